@@ -1,0 +1,94 @@
+# agenthost's one task runner. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+EXTRAS := local,postgres,redis,otel,dev
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "agenthost needs Python >= 3.11 (set PYTHON=...)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "Installing agenthost and its dependencies into $(VENV)" \
+		"(building llama.cpp takes a few minutes the first time)..."
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
+	@touch $@
+
+.PHONY: install
+install: $(STAMP) ## create .venv and install agenthost with every extra
+
+.PHONY: test
+test: $(STAMP) chromium ## run the whole test suite (installs chromium for the browser tests if missing)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+.PHONY: e2e
+e2e: $(STAMP) chromium ## run the browser tests of the chat page (headless chromium)
+	$(BIN)/python -m pytest tests/e2e/browser $(PYTEST_ARGS)
+
+.PHONY: test-deploy
+test-deploy: ## build the container image (podman) and check it serves /health and a chat reply (root)
+	$(PYTHON) deploy/smoke.py
+
+# The browser tests drive Debian's chromium: Playwright's own browser download does not work here.
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+.PHONY: chromium
+chromium: ## install chromium and chromium-driver if missing (apt-get), for the browser tests
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif command -v apt-get >/dev/null; then \
+		echo "Installing chromium and chromium-driver for the browser tests (apt-get)..."; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	else \
+		echo "warning: no chromium and no apt-get: the browser tests skip (and fail under CI=true)"; \
+	fi
+
+.PHONY: lint
+lint: $(STAMP) ## ruff (lint and format check) and mypy --strict
+	$(BIN)/ruff check src tests bench eval
+	$(BIN)/ruff format --check src tests bench eval
+	$(BIN)/mypy
+
+.PHONY: format
+format: $(STAMP) ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix src tests bench eval
+	$(BIN)/ruff format src tests bench eval
+
+.PHONY: run
+run: $(STAMP) ## serve the API and chat page on http://127.0.0.1:8000 with the embedded model
+	$(BIN)/agenthost serve --model local
+
+.PHONY: bench
+bench: $(STAMP) ## serving benchmark: agenthost vs bare relays, 4 scenarios x 3 rounds (~11 min)
+	$(BIN)/python -m bench.run
+
+.PHONY: bench-profile
+bench-profile: $(STAMP) ## where agenthost's CPU goes under scenario (a) (installs py-spy)
+	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
+	$(BIN)/python -m bench.profiling --scenario a
+
+.PHONY: bench-store
+bench-store: $(STAMP) ## time the session stores: append, window read, listing, per backend
+	$(BIN)/python -m bench.store_bench
+
+.PHONY: eval
+eval: $(STAMP) ## knowledge eval: retrieval hit@1/hit@5, refusals, answers on the embedded model, latency
+	$(BIN)/python eval/knowledge.py
+
+.PHONY: chat
+chat: $(STAMP) ## chat in the terminal with the embedded offline model
+	$(BIN)/agenthost chat --model local
+
+.PHONY: clean
+clean: ## remove caches (keeps .venv)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache htmlcov .coverage

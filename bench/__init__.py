@@ -1,0 +1,1 @@
+"""agenthost's benchmarks, each run by its own ``make`` target (see ``docs/performance.md``)."""

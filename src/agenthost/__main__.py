@@ -1,0 +1,5 @@
+"""``python -m agenthost`` runs the ``agenthost`` command."""
+
+from agenthost.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The agents agenthost hosts: built-in ones and the registry that loads the user's."""

@@ -1,0 +1,1 @@
+"""API keys: issuing them, checking them, and who a request comes from."""

@@ -1,0 +1,1 @@
+"""Models behind one ``ChatModel`` seam: local (llama.cpp), openai, test, function."""

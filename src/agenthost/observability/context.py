@@ -1,0 +1,26 @@
+"""What a log line is about: the request, session, run and API key, as context variables.
+
+Middleware and the run manager set these; the log formatter reads them, so no
+call site has to pass ids around. A run's task copies the context of the
+request that started it, then sets its own run and session ids.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+session_id: ContextVar[str | None] = ContextVar("session_id", default=None)
+run_id: ContextVar[str | None] = ContextVar("run_id", default=None)
+key_prefix: ContextVar[str | None] = ContextVar("key_prefix", default=None)
+
+
+def snapshot() -> dict[str, str]:
+    """The ids that are set, for a log record."""
+    values = {
+        "request_id": request_id.get(),
+        "session_id": session_id.get(),
+        "run_id": run_id.get(),
+        "key_prefix": key_prefix.get(),
+    }
+    return {name: value for name, value in values.items() if value is not None}

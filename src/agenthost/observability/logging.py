@@ -1,0 +1,161 @@
+"""``configure_logging(settings)``: one handler on stderr, JSON lines or readable text.
+
+Every record goes to the root logger's one handler, agenthost's own, uvicorn's
+and libraries' alike, so a deployment gets one format on one stream. A JSON
+line is one object: ``time``, ``level``, ``logger``, ``message``, ``pid``, the
+ids of the log context (request, session, run, key prefix: see ``context``)
+and the record's ``extra`` fields. The console format shows the same fields
+after the message, as ``name=value``.
+
+What is never logged: API keys (only their prefix, from the context), and the
+text of messages and replies unless ``AGENTHOST_LOG_CONTENT`` asks for it (see
+``telemetry``). The handler writes synchronously: a line is a few hundred
+bytes, and a log pipe that stops draining is a broken deployment anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, TextIO
+
+from agenthost.observability import context
+
+if TYPE_CHECKING:
+    from agenthost.settings import Settings
+
+HANDLER_NAME = "agenthost"
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.asgi")
+UVICORN_ACCESS_LOGGER = "uvicorn.access"  # silenced: ``server.access`` logs each request
+
+# What every LogRecord has; anything else on a record came from ``extra=``.
+_RECORD_ATTRIBUTES = frozenset(
+    {
+        "name",
+        "msg",
+        "args",
+        "levelname",
+        "levelno",
+        "pathname",
+        "filename",
+        "module",
+        "exc_info",
+        "exc_text",
+        "stack_info",
+        "lineno",
+        "funcName",
+        "created",
+        "msecs",
+        "relativeCreated",
+        "thread",
+        "threadName",
+        "processName",
+        "process",
+        "taskName",
+        "message",
+        "asctime",
+        "color_message",  # uvicorn's copy of the message with ANSI colours
+    }
+)
+
+
+def configure_logging(settings: Settings) -> None:
+    """Route every log record to stderr in the configured format and level.
+
+    Safe to call again (the handler it installed before is replaced).
+    """
+    handler = _StderrHandler()
+    handler.set_name(HANDLER_NAME)
+    formatter = JsonFormatter() if wants_json(settings.log_format) else ConsoleFormatter()
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for previous in [h for h in root.handlers if h.get_name() == HANDLER_NAME]:
+        root.removeHandler(previous)
+    root.addHandler(handler)
+    root.setLevel(settings.log_level.upper())
+    for name in UVICORN_LOGGERS:
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers.clear()
+        uvicorn_logger.propagate = True
+    access = logging.getLogger(UVICORN_ACCESS_LOGGER)
+    access.handlers[:] = [logging.NullHandler()]
+    access.propagate = False
+
+
+def ensure_logging(settings: Settings) -> None:
+    """``configure_logging``, unless whoever runs this process configured logging already."""
+    if not logging.getLogger().handlers:
+        configure_logging(settings)
+
+
+def wants_json(log_format: str) -> bool:
+    if log_format == "auto":
+        return not sys.stderr.isatty()
+    return log_format == "json"
+
+
+def record_fields(record: logging.LogRecord) -> dict[str, object]:
+    """The context's ids, then the record's ``extra`` fields."""
+    fields: dict[str, object] = dict(context.snapshot())
+    for key, value in record.__dict__.items():
+        if key not in _RECORD_ATTRIBUTES and not key.startswith("_"):
+            fields[key] = value
+    return fields
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": _timestamp(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": record.process,
+        }
+        entry.update(record_fields(record))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+class ConsoleFormatter(logging.Formatter):
+    """``12:00:00.123 INFO    agenthost.access: POST /chat 200  request_id=... route=/chat``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        time = datetime.fromtimestamp(record.created).strftime("%H:%M:%S.%f")[:-3]
+        line = f"{time} {record.levelname:<7} {record.name}: {_one_line(record.getMessage())}"
+        fields = record_fields(record)
+        if fields:
+            line += "  " + " ".join(f"{key}={_one_line(str(v))}" for key, v in fields.items())
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        if record.stack_info:
+            line += "\n" + self.formatStack(record.stack_info)
+        return line
+
+
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever ``sys.stderr`` is when a record comes (test runners swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    moment = datetime.fromtimestamp(record.created, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _one_line(text: str) -> str:
+    """A request path or a message cannot start a fake log line of its own."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")

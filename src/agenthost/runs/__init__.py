@@ -1,0 +1,1 @@
+"""Runs: a reply being produced by the server, its event log, resume and cancel."""

@@ -1,0 +1,191 @@
+"""The run event log: where a run's events go, and where clients follow them from.
+
+The run appends events as they happen; any number of followers read them from
+any point (``after`` the last seq they saw), get everything already there at
+once, then wait for more, until the final event. A finished run's log stays
+readable for ``retention`` seconds, so a client that lost its connection near
+the end can still resume. The in-process log serves one process; a shared log
+(Redis) lets a client resume on another worker or replica.
+
+Appending is the per-token path: it must stay O(1) and never wait on I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from agenthost.clock import Clock, SystemClock
+from agenthost.errors import RunNotFoundError
+from agenthost.runs.events import RunEvent
+
+DEFAULT_RETENTION_SECONDS = 900.0
+DEFAULT_MAX_RUNS = 10_000
+
+
+class RunEventLog(Protocol):
+    def open(self, run_id: str) -> None:
+        """Start a run's log (appending to an unknown run is an error)."""
+        ...
+
+    def append(self, run_id: str, event: RunEvent) -> None:
+        """Add an event; a final event (done, error) closes the log."""
+        ...
+
+    def follow(
+        self, run_id: str, *, after: int = 0, idle_timeout: float | None = None
+    ) -> AsyncIterator[RunEvent | None]:
+        """Events after ``after``, then live ones, until the final event.
+
+        Yields ``None`` whenever ``idle_timeout`` seconds pass with nothing new
+        (so a server can send a keep-alive). ``RunNotFoundError`` for a run that
+        is not (or no longer) in the log.
+        """
+        ...
+
+    def knows(self, run_id: str) -> bool:
+        """Whether this process has the run's events."""
+        ...
+
+    async def locate(self, run_id: str) -> bool:
+        """Whether the run's events can be followed from here (a shared log: any process's)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass
+class _Entry:
+    events: list[RunEvent] = field(default_factory=list)
+    changed: asyncio.Future[None] | None = None
+    closed_at: float | None = None
+
+
+class MemoryRunEventLog:
+    """The run event log of one process."""
+
+    def __init__(
+        self,
+        *,
+        retention: float = DEFAULT_RETENTION_SECONDS,
+        max_runs: int = DEFAULT_MAX_RUNS,
+        clock: Clock | None = None,
+    ) -> None:
+        self._entries: dict[str, _Entry] = {}
+        self._closed: OrderedDict[str, float] = OrderedDict()  # in the order they closed
+        self._retention = retention
+        self._max_runs = max_runs
+        self._clock = clock or SystemClock()
+
+    def open(self, run_id: str) -> None:
+        self._evict()
+        self._entries[run_id] = _Entry()
+
+    def knows(self, run_id: str) -> bool:
+        self._evict()
+        return run_id in self._entries
+
+    async def locate(self, run_id: str) -> bool:
+        return self.knows(run_id)
+
+    async def aclose(self) -> None:
+        self._entries.clear()
+
+    def append(self, run_id: str, event: RunEvent) -> None:
+        entry = self._entries[run_id]
+        if entry.closed_at is not None:
+            raise RuntimeError(f"run {run_id} is already closed")
+        entry.events.append(event)
+        if event.final:
+            entry.closed_at = self._clock.monotonic()
+            self._closed[run_id] = entry.closed_at
+        if entry.changed is not None:
+            if not entry.changed.done():
+                entry.changed.set_result(None)
+            entry.changed = None
+
+    def follow(
+        self, run_id: str, *, after: int = 0, idle_timeout: float | None = None
+    ) -> LogFollower:
+        return LogFollower(self, run_id, after, idle_timeout)
+
+    def _entry(self, run_id: str) -> _Entry:
+        entry = self._entries.get(run_id) if self.knows(run_id) else None
+        if entry is None:
+            raise RunNotFoundError()
+        return entry
+
+    def _evict(self) -> None:
+        """Forget closed runs past their retention, and the oldest closed ones over the cap."""
+        now = self._clock.monotonic()
+        while self._closed:
+            run_id, closed_at = next(iter(self._closed.items()))
+            if now - closed_at <= self._retention and len(self._entries) <= self._max_runs:
+                return
+            del self._closed[run_id]
+            self._entries.pop(run_id, None)
+
+
+class LogFollower:
+    """One follower of a run in the in-process log (what ``follow`` returns).
+
+    Besides iterating, ``ready()`` takes every event already in the log without
+    waiting, so a response can send all of them in one write per wake-up
+    instead of one per event. A run not in the log raises ``RunNotFoundError``
+    on the first step, as a generator would.
+    """
+
+    def __init__(
+        self, log: MemoryRunEventLog, run_id: str, after: int, idle_timeout: float | None
+    ) -> None:
+        self._log = log
+        self._run_id = run_id
+        self._after = after
+        self._idle_timeout = idle_timeout
+        self._entry: _Entry | None = None
+        self._index = 0
+        self._finished = False
+
+    def __aiter__(self) -> LogFollower:
+        return self
+
+    async def __anext__(self) -> RunEvent | None:
+        entry = self._entry
+        if entry is None:
+            entry = self._entry = self._log._entry(self._run_id)
+            self._index = _first_after(entry.events, self._after)
+        while not self._finished:
+            if self._index < len(entry.events):
+                event = entry.events[self._index]
+                self._index += 1
+                self._finished = event.final
+                return event
+            if entry.closed_at is not None:
+                break
+            if entry.changed is None:
+                entry.changed = asyncio.get_running_loop().create_future()
+            # asyncio.wait never cancels the shared future, whoever else waits on it.
+            done, _ = await asyncio.wait({entry.changed}, timeout=self._idle_timeout)
+            if not done:
+                return None
+        self._finished = True
+        raise StopAsyncIteration
+
+    def ready(self) -> list[RunEvent]:
+        """The events after the last one returned that are already in the log, taken now."""
+        entry = self._entry
+        if entry is None or self._finished or self._index >= len(entry.events):
+            return []
+        # Nothing follows a final event: the log closes on it.
+        batch = entry.events[self._index :]
+        self._index += len(batch)
+        self._finished = batch[-1].final
+        return batch
+
+
+def _first_after(events: list[RunEvent], after: int) -> int:
+    """Index of the first event with seq > after (seqs are 1, 2, 3, ...)."""
+    return max(0, min(after, len(events)))

@@ -1,0 +1,404 @@
+"""``RunManager``: starts replies as runs owned by the server, not by an HTTP connection.
+
+``start`` checks the request, takes the session's lease, stores the user's
+message and opens the run before the model is called, then runs the turn as a
+task of its own. The task publishes numbered events to the run event log (from
+which any number of clients follow, or resume), renews the lease while it
+works, and when the turn ends (completed, failed, cancelled or interrupted)
+stores what was produced, partial text included, in one transaction, then
+publishes the final event and frees the session.
+
+A client that disconnects changes nothing: the run finishes and is saved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+
+from agenthost.agent.definition import Agent
+from agenthost.agent.loop import TurnCompleted, TurnOptions, stream_turn
+from agenthost.agent.progress import TurnProgress
+from agenthost.agents.registry import AgentRegistry
+from agenthost.clock import Clock
+from agenthost.errors import (
+    AgentHostError,
+    ModelTimeoutError,
+    RunNotFoundError,
+    ServerStoppingError,
+    SessionBusyError,
+    StoreError,
+)
+from agenthost.llm.base import ChatModel, count_message_tokens
+from agenthost.messages import Citation, Message, Usage
+from agenthost.observability import context
+from agenthost.observability.telemetry import Telemetry
+from agenthost.runs.events import RunEvent
+from agenthost.runs.log import RunEventLog
+from agenthost.runs.publisher import RunPublisher
+from agenthost.stores.base import (
+    FinalRunStatus,
+    Lease,
+    NewMessage,
+    Owner,
+    OwnerFilter,
+    RunId,
+    SessionId,
+    Store,
+)
+from agenthost.tools.toolset import ToolOutcome
+
+logger = logging.getLogger(__name__)
+
+TITLE_CHARS = 80
+StopReason = Literal["cancelled", "interrupted"]
+Finisher = Callable[[Usage], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRequest:
+    """A user's message and how to answer it (already validated by the caller)."""
+
+    message: str
+    owner: Owner
+    session_id: SessionId | None = None
+    agent: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    request_id: str | None = None
+    finishers: tuple[Finisher, ...] = ()
+    """Called with the turn's usage when the run has ended (limits settle here)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    run_id: RunId
+    session_id: SessionId
+    agent: str
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """How a run ended, for callers that wait for the whole reply."""
+
+    info: RunInfo
+    status: FinalRunStatus
+    text: str
+    usage: Usage
+    tool_outcomes: tuple[ToolOutcome, ...]
+    session_tokens: int
+    error: AgentHostError | None = None
+    citations: tuple[Citation, ...] = ()
+
+
+@dataclass
+class _LiveRun:
+    info: RunInfo
+    agent: Agent
+    user_message: Message
+    lease: Lease
+    options: TurnOptions
+    publisher: RunPublisher
+    outcome: asyncio.Future[RunOutcome]
+    finishers: tuple[Finisher, ...] = ()
+    stop_reason: StopReason | None = None
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+class RunManager:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        log: RunEventLog,
+        agents: AgentRegistry,
+        model: ChatModel,
+        clock: Clock,
+        holder: str,
+        telemetry: Telemetry,
+        lease_ttl: float = 30.0,
+        history_messages: int = 200,
+        max_turn_seconds: float = 300.0,
+        max_steps: int | None = None,
+    ) -> None:
+        self._store = store
+        self._log = log
+        self._agents = agents
+        self._model = model
+        self._clock = clock
+        self._holder = holder
+        self._telemetry = telemetry
+        self._lease_ttl = timedelta(seconds=lease_ttl)
+        self._history_messages = history_messages
+        self._max_turn_seconds = max_turn_seconds
+        self._max_steps = max_steps
+        self._live: dict[RunId, _LiveRun] = {}
+        self._accepting = True
+
+    @property
+    def active(self) -> int:
+        return len(self._live)
+
+    async def start(self, request: TurnRequest) -> RunInfo:
+        """Open a run for ``request`` and start producing its reply."""
+        if not self._accepting:
+            raise ServerStoppingError()
+        session_id = request.session_id
+        if session_id is None:
+            agent = self._agents.get(request.agent)
+            session = await self._store.create_session(
+                owner=request.owner, agent=agent.name, title=_title(request.message)
+            )
+            session_id = session.id
+        else:  # the session's own agent answers, unless the request names another
+            session = await self._store.get_session(session_id, owner=request.owner)
+            agent = self._agents.get(request.agent or session.agent)
+        lease = await self._store.acquire_lease(session_id, self._holder, self._lease_ttl)
+        user = Message.user(request.message)
+        try:
+            started = await self._store.begin_turn(
+                session_id,
+                NewMessage(user, count_message_tokens(self._model, user)),
+                lease=lease,
+                model=self._model.model_id,
+            )
+        except BaseException:
+            await self._store.release_lease(lease)
+            raise
+        info = RunInfo(started.run.id, session_id, agent.name, self._model.model_id)
+        context.session_id.set(session_id)  # for the request's access-log line
+        context.run_id.set(info.run_id)
+        self._log.open(info.run_id)
+        live = _LiveRun(
+            info=info,
+            agent=agent,
+            user_message=user,
+            lease=lease,
+            options=TurnOptions(
+                temperature=request.temperature,
+                max_tokens=request.max_tokens,
+                max_steps=min(agent.max_steps, self._max_steps or agent.max_steps),
+            ),
+            finishers=request.finishers,
+            publisher=RunPublisher(self._log, info.run_id, request_id=request.request_id),
+            outcome=asyncio.get_running_loop().create_future(),
+        )
+        live.publisher.opening(session_id, info.run_id, info.model, info.agent)
+        self._live[info.run_id] = live
+        live.task = asyncio.create_task(self._execute(live), name=f"run {info.run_id}")
+        return info
+
+    async def check_owner(self, run_id: RunId, owner: OwnerFilter) -> SessionId:
+        """The run's session, if ``owner`` may see it; ``RunNotFoundError`` otherwise."""
+        live = self._live.get(run_id)
+        session_id = (
+            live.info.session_id if live else (await self._store.get_run(run_id)).session_id
+        )
+        try:
+            await self._store.get_session(session_id, owner=owner)
+        except StoreError as exc:
+            raise RunNotFoundError() from exc
+        return session_id
+
+    def follow(
+        self, run_id: RunId, *, after: int = 0, idle_timeout: float | None = None
+    ) -> AsyncIterator[RunEvent | None]:
+        return self._log.follow(run_id, after=after, idle_timeout=idle_timeout)
+
+    def outcome(self, run_id: RunId) -> asyncio.Future[RunOutcome]:
+        """How a run of this process ends; awaiting it never cancels the run itself."""
+        live = self._live.get(run_id)
+        if live is None:
+            raise RunNotFoundError("This run is not running in this process")
+        return asyncio.shield(live.outcome)
+
+    async def available(self, run_id: RunId) -> bool:
+        """Whether the run's events can be followed through this process."""
+        return await self._log.locate(run_id)
+
+    def knows(self, run_id: RunId) -> bool:
+        """Whether this process's event log still has the run's events."""
+        return self._log.knows(run_id)
+
+    def is_live(self, run_id: RunId) -> bool:
+        return run_id in self._live
+
+    def cancel(self, run_id: RunId, reason: StopReason = "cancelled") -> bool:
+        """Stop a run of this process; what it generated is kept. False if it is not here."""
+        live = self._live.get(run_id)
+        if live is None or live.task is None or live.task.done():
+            return False
+        live.stop_reason = live.stop_reason or reason
+        live.task.cancel()
+        return True
+
+    async def recover_crashed_runs(self) -> None:
+        """Every lease period: runs whose process died (expired lease) become interrupted."""
+        while True:
+            try:
+                recovered = await self._store.recover_interrupted()
+            except AgentHostError as exc:
+                logger.warning("could not look for crashed runs: %s", exc.message)
+            else:
+                if recovered:
+                    logger.warning("marked %d crashed run(s) interrupted", recovered)
+            await asyncio.sleep(self._lease_ttl.total_seconds())
+
+    async def stop_session(self, session_id: SessionId) -> None:
+        """Cancel this process's runs in the session and wait until they are saved."""
+        tasks = []
+        for run_id, live in list(self._live.items()):
+            if live.info.session_id == session_id and self.cancel(run_id) and live.task:
+                tasks.append(live.task)
+        if tasks:
+            await asyncio.wait(tasks)
+
+    async def shutdown(self, grace: float) -> None:
+        """Refuse new runs, give running ones ``grace`` seconds, then interrupt the rest."""
+        self._accepting = False
+        tasks = [live.task for live in self._live.values() if live.task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace)
+        for run_id in list(self._live):
+            self.cancel(run_id, "interrupted")
+        tasks = [live.task for live in self._live.values() if live.task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)
+        with contextlib.suppress(AgentHostError):  # runs that could not save themselves
+            await self._store.mark_interrupted(self._holder)
+
+    async def _execute(self, live: _LiveRun) -> None:
+        context.session_id.set(live.info.session_id)
+        context.run_id.set(live.info.run_id)
+        watch = self._telemetry.watch(
+            agent=live.info.agent,
+            model=live.info.model,
+            message=live.user_message.content,
+            session_id=live.info.session_id,
+            run_id=live.info.run_id,
+        )
+        progress = TurnProgress()
+        keeper = asyncio.create_task(self._keep_lease(live))
+        status: FinalRunStatus = "completed"
+        error: AgentHostError | None = None
+        messages: list[Message] = []
+        try:
+            async with asyncio.timeout(self._max_turn_seconds):
+                history = await self._history(live)
+                stream = stream_turn(
+                    live.agent, self._model, history, live.user_message, options=live.options
+                )
+                async for event in stream:
+                    progress.observe(event)
+                    watch.observe(event)
+                    live.publisher.agent_event(event)
+                    if isinstance(event, TurnCompleted):
+                        messages = list(event.result.messages)
+        except TimeoutError:
+            status = "failed"
+            error = ModelTimeoutError(
+                f"The reply took longer than {self._max_turn_seconds:g} s, the limit for one "
+                "turn; what was written so far is kept",
+                phase="turn",
+            )
+        except asyncio.CancelledError:
+            status = live.stop_reason or "interrupted"
+            if status == "interrupted":
+                error = ServerStoppingError()
+            _uncancel()
+        except AgentHostError as exc:
+            status, error = "failed", exc
+        except Exception:
+            logger.exception("run %s failed", live.info.run_id)
+            status, error = "failed", AgentHostError("The reply failed because of a server error")
+        finally:
+            keeper.cancel()
+        if status != "completed":
+            messages = progress.messages()
+        await self._finish(live, status, error, messages, progress)
+        outcome = live.outcome.result()
+        watch.finish(outcome.status, outcome.usage, error=outcome.error)
+
+    async def _finish(
+        self,
+        live: _LiveRun,
+        status: FinalRunStatus,
+        error: AgentHostError | None,
+        messages: list[Message],
+        progress: TurnProgress,
+    ) -> None:
+        session_tokens = 0
+        try:
+            new = [
+                NewMessage(message, count_message_tokens(self._model, message))
+                for message in live.publisher.normalised(messages)
+            ]
+            completed = await self._store.complete_turn(
+                live.info.run_id,
+                new,
+                usage=progress.usage,
+                status=status,
+                error=error.message if error else None,
+            )
+            session_tokens = completed.session.total_tokens
+        except AgentHostError as exc:
+            logger.error("run %s: could not save the reply: %s", live.info.run_id, exc.message)
+            status, error = "failed", exc
+        finally:
+            with contextlib.suppress(AgentHostError):
+                await self._store.release_lease(live.lease)
+            self._live.pop(live.info.run_id, None)
+        for finisher in live.finishers:
+            try:
+                await finisher(progress.usage)
+            except AgentHostError as exc:
+                logger.warning("run %s: settling limits failed: %s", live.info.run_id, exc.message)
+        live.publisher.closing(status, error, session_tokens)
+        live.outcome.set_result(
+            RunOutcome(
+                info=live.info,
+                status=status,
+                text=live.publisher.text,
+                usage=progress.usage,
+                tool_outcomes=tuple(live.publisher.tool_outcomes),
+                session_tokens=session_tokens,
+                error=error,
+                citations=tuple(live.publisher.citations),
+            )
+        )
+
+    async def _history(self, live: _LiveRun) -> list[Message]:
+        budget = self._model.context_window
+        window = await self._store.read_window(
+            live.info.session_id, budget_tokens=budget, max_messages=self._history_messages + 1
+        )
+        return [m.message for m in window if m.run_id != live.info.run_id]
+
+    async def _keep_lease(self, live: _LiveRun) -> None:
+        interval = self._lease_ttl.total_seconds() / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                live.lease = await self._store.renew_lease(live.lease, self._lease_ttl)
+            except SessionBusyError:
+                logger.error("run %s lost its session's lease", live.info.run_id)
+                return
+            except AgentHostError as exc:
+                logger.warning("run %s: lease renewal failed: %s", live.info.run_id, exc.message)
+
+
+def _uncancel() -> None:
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
+
+
+def _title(message: str) -> str:
+    line = " ".join(message.split())
+    return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1] + "…"

@@ -1,0 +1,1 @@
+"""The web service: the FastAPI app, its routes, middleware and streaming."""

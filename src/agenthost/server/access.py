@@ -1,0 +1,132 @@
+"""``AccessMiddleware``: per request, one access-log line, the request metrics and a server span.
+
+Pure ASGI, and cheap on the streaming path: it looks at the response's start
+(status, content type) and at its last body message, never at each chunk. The
+line and the metrics are recorded when the response ends (for an event stream,
+when the stream ends), just before its last bytes are sent, so a client that
+has read a whole response finds it counted. Fields:
+
+    method, route (the matched template: ``/sessions/{session_id}``, or
+    ``unmatched``), path, status, latency_ms, stream (an SSE response), and the
+    log context's ids: request_id, key_prefix, and session_id and run_id when
+    the request started a run.
+
+``GET /metrics`` itself is left out of the request metrics (a scrape would
+count the scrapes) and logged at debug level only. With tracing on, the
+request gets a server span and its response an ``X-Trace-ID`` header.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from agenthost.observability import context
+from agenthost.observability.metrics import UNMATCHED_ROUTE
+
+if TYPE_CHECKING:
+    from agenthost.observability.telemetry import Telemetry
+
+logger = logging.getLogger("agenthost.access")
+
+METRICS_ROUTE = "/metrics"
+# Ids a request's handling may set; each request starts without them, so that a
+# caller running requests in its own task (an in-process ASGI client) sees no leftovers.
+_REQUEST_IDS = (context.session_id, context.run_id, context.key_prefix)
+_EVENT_STREAM = b"text/event-stream"
+
+
+class AccessMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = scope.get("app")
+        telemetry: Telemetry | None = getattr(getattr(app, "state", None), "telemetry", None)
+        if scope["type"] != "http" or telemetry is None:
+            await self.app(scope, receive, send)
+            return
+        await _Exchange(scope, telemetry).run(self.app, receive, send)
+
+
+class _Exchange:
+    """One request and its response, observed from arrival to the response's end."""
+
+    def __init__(self, scope: Scope, telemetry: Telemetry) -> None:
+        self.scope = scope
+        self.telemetry = telemetry
+        self.started = time.perf_counter()
+        self.status = 500  # what the client gets if the app fails before answering
+        self.stream = False
+        self.done = False
+        tracing = telemetry.tracing
+        self.span = tracing.start_request(scope) if tracing is not None else None
+
+    async def run(self, app: ASGIApp, receive: Receive, send: Send) -> None:
+        async def observed_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self._started(message)
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                self._finish()
+            await send(message)
+
+        tracing = self.telemetry.tracing
+        token = tracing.activate(self.span) if tracing and self.span else None
+        ids = [var.set(None) for var in _REQUEST_IDS]
+        try:
+            await app(self.scope, receive, observed_send)
+        finally:
+            self._finish()
+            for var, previous in zip(_REQUEST_IDS, ids, strict=True):
+                var.reset(previous)
+            if tracing is not None and token is not None:
+                tracing.restore(token)
+
+    def _started(self, message: Message) -> None:
+        self.status = int(message["status"])
+        headers = message.setdefault("headers", [])
+        for name, value in headers:
+            if name.lower() == b"content-type":
+                self.stream = value.startswith(_EVENT_STREAM)
+                break
+        if self.stream:
+            self.telemetry.metrics.stream_opened()
+        if self.span is not None and self.telemetry.tracing is not None:
+            message["headers"] = [
+                *headers,
+                (b"x-trace-id", self.telemetry.tracing.trace_id(self.span)),
+            ]
+
+    def _finish(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        seconds = time.perf_counter() - self.started
+        method = str(self.scope["method"])
+        template = getattr(self.scope.get("route"), "path", None)
+        route = template if isinstance(template, str) else UNMATCHED_ROUTE
+        metrics = self.telemetry.metrics
+        if self.stream:
+            metrics.stream_closed()
+        scrape = route == METRICS_ROUTE
+        if not scrape:
+            metrics.observe_request(route, method, self.status, seconds)
+        if self.span is not None and self.telemetry.tracing is not None:
+            self.telemetry.tracing.end_request(
+                self.span, method=method, route=template, status=self.status
+            )
+        level = logging.DEBUG if scrape else logging.INFO
+        if logger.isEnabledFor(level):
+            fields: dict[str, object] = {
+                "method": method,
+                "route": route,
+                "path": self.scope["path"],
+                "status": self.status,
+                "latency_ms": round(seconds * 1000, 1),
+            }
+            if self.stream:
+                fields["stream"] = True
+            logger.log(level, "%s %s %d", method, self.scope["path"], self.status, extra=fields)

@@ -1,0 +1,69 @@
+"""Server-Sent Events framing for run events.
+
+Each event is ``id``, ``event`` and one ``data:`` line per line of its text, so
+multi-line text survives exactly (the client joins ``data`` lines with LF), and
+text that looks like framing (``data:``, ``event:``, a blank line) can never
+start a new event: it is always behind a ``data: `` prefix. The text has no CR
+(the run turned CR and CRLF into LF), and SSE strips only the one space after
+``data:``, so leading spaces survive too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from starlette.responses import StreamingResponse
+
+from agenthost.runs.events import RunEvent
+from agenthost.runs.log import LogFollower
+
+PING = b": ping\n\n"
+HEADERS = {
+    "Cache-Control": "no-cache, no-transform",
+    "X-Accel-Buffering": "no",  # nginx: pass each event through at once
+}
+_KIND_PREFIX: dict[str, bytes] = {}
+
+
+def frame(event: RunEvent) -> bytes:
+    prefix = _KIND_PREFIX.get(event.kind)
+    if prefix is None:
+        prefix = _KIND_PREFIX.setdefault(event.kind, f"\nevent: {event.kind}\n".encode())
+    data = event.data.replace("\n", "\ndata: ")
+    return b"id: %d%sdata: %s\n\n" % (event.seq, prefix, data.encode())
+
+
+async def _frames(events: AsyncIterator[RunEvent | None], retry_ms: int) -> AsyncIterator[bytes]:
+    yield f"retry: {retry_ms}\n\n".encode()
+    # Following the in-process log, every event already there goes out with the one
+    # that woke us, as one write: one send and one syscall per wake-up, not per event.
+    ready = events.ready if isinstance(events, LogFollower) else None
+    async for event in events:
+        if event is None:
+            yield PING
+            continue
+        more = ready() if ready is not None else None
+        if more:
+            yield b"".join([frame(event), *[frame(later) for later in more]])
+        else:
+            yield frame(event)
+
+
+def event_stream(
+    events: AsyncIterator[RunEvent | None],
+    *,
+    retry_ms: int,
+    headers: dict[str, str] | None = None,
+) -> StreamingResponse:
+    """A ``text/event-stream`` response; ``None`` items in ``events`` become pings."""
+    return StreamingResponse(
+        _frames(events, retry_ms),
+        media_type="text/event-stream; charset=utf-8",
+        headers={**HEADERS, **(headers or {})},
+    )
+
+
+async def iterate_events(events: list[RunEvent]) -> AsyncIterator[RunEvent | None]:
+    """A finished list of events as the stream ``event_stream`` takes."""
+    for event in events:
+        yield event

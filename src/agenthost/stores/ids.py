@@ -1,0 +1,105 @@
+"""Ids and cursors: making them, and checking what callers hand us before any query.
+
+Every id is a UUID in its canonical form (lowercase, hyphenated). Anything else is
+rejected with ``InvalidIdError`` before a backend sees it, so a malformed id never
+costs a query, and never reaches SQL or a Redis key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import uuid
+from datetime import datetime
+from typing import Final
+
+from agenthost.errors import InvalidIdError
+from agenthost.stores.base import (
+    AnyOwner,
+    ApiKeyId,
+    MessageId,
+    Owner,
+    OwnerFilter,
+    RunId,
+    SessionId,
+)
+from agenthost.stores.encoding import from_micros, to_micros
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+MAX_PAGE: Final = 500
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def new_session_id() -> SessionId:
+    return SessionId(new_id())
+
+
+def new_run_id() -> RunId:
+    return RunId(new_id())
+
+
+def _uuid(value: object, what: str) -> str:
+    if not isinstance(value, str) or _UUID.fullmatch(value) is None:
+        raise InvalidIdError(f"Invalid {what}: expected a UUID")
+    return value.lower()
+
+
+def parse_session_id(value: str) -> SessionId:
+    return SessionId(_uuid(value, "session id"))
+
+
+def parse_run_id(value: str) -> RunId:
+    return RunId(_uuid(value, "run id"))
+
+
+def parse_message_id(value: str) -> MessageId:
+    return MessageId(_uuid(value, "message id"))
+
+
+def parse_api_key_id(value: str) -> ApiKeyId:
+    return ApiKeyId(_uuid(value, "API key id"))
+
+
+def check_owner(owner: Owner) -> Owner:
+    return None if owner is None else parse_api_key_id(owner)
+
+
+def check_owner_filter(owner: OwnerFilter) -> OwnerFilter:
+    return owner if isinstance(owner, AnyOwner) else check_owner(owner)
+
+
+def owner_matches(owner_filter: OwnerFilter, owner: Owner) -> bool:
+    return isinstance(owner_filter, AnyOwner) or owner_filter == owner
+
+
+def check_idempotency_key(key: str) -> str:
+    """Printable ASCII, 1 to 255 characters (what Stripe and the IETF draft allow)."""
+    if not isinstance(key, str) or _IDEMPOTENCY_KEY.fullmatch(key) is None:
+        raise InvalidIdError("Invalid Idempotency-Key: use 1 to 255 printable ASCII characters")
+    return key
+
+
+def check_limit(limit: int, *, maximum: int = MAX_PAGE) -> int:
+    if not 1 <= limit <= maximum:
+        raise ValueError(f"limit must be between 1 and {maximum}")
+    return limit
+
+
+def encode_cursor(created_at: datetime, session_id: SessionId) -> str:
+    """An opaque cursor: the (created_at, id) of the last session on a page."""
+    raw = f"{to_micros(created_at)}:{session_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, SessionId]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        micros, _, raw_id = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
+        return from_micros(int(micros)), parse_session_id(raw_id)
+    except (ValueError, OverflowError, binascii.Error, InvalidIdError) as error:
+        raise InvalidIdError("Invalid cursor: pass back a next_cursor you were given") from error

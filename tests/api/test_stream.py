@@ -1,0 +1,189 @@
+"""POST /chat/stream and GET /runs/{id}/events: framing, exact text, resume, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+
+from agenthost.errors import ModelUnavailableError
+from agenthost.testing import FunctionModel, Reply, TestModel
+from tests.support.sse import Event, Parser, parse, tokens
+
+from .conftest import running_app, served_app
+
+TRICKY_CHUNKS = (
+    "  leading spaces",
+    "\n\nblank line above\n",
+    "data: not an event\n",
+    "event: nope\nid: 99\n",
+    "\r\nwindows line\r",
+    "\nand a split CRLF\r",
+    "emoji 👋🏽 and ünïcödé",
+    ":not a comment\n",
+    "   ",
+    "\n",
+)
+TRICKY_TEXT = "".join(TRICKY_CHUNKS).replace("\r\n", "\n").replace("\r", "\n")
+
+
+async def stream_events(client: httpx.AsyncClient, body: dict[str, object]) -> list[Event]:
+    response = await client.post("/chat/stream", json=body)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+    parsed = parse(response.text)
+    assert parsed.retry == 3000
+    return parsed.events
+
+
+async def test_stream_events_come_in_the_contract_order(client: httpx.AsyncClient) -> None:
+    events = await stream_events(client, {"message": "Tell me a story"})
+    assert [e.event for e in events][:2] == ["session", "run"]
+    assert events[-1].event == "done"
+    assert {e.event for e in events[2:-1]} == {"token"}
+    assert [e.id for e in events] == [str(n) for n in range(1, len(events) + 1)]
+    run = json.loads(events[1].data)
+    assert run["session_id"] == events[0].data
+    assert run["model"] == "test"
+    assert run["agent"] == "assistant"
+    assert tokens(events) == "You said: Tell me a story"
+    session = (await client.get(f"/sessions/{events[0].data}")).json()
+    assert events[-1].data == str(session["tokens_used"])
+
+
+async def test_tool_events_carry_calls_and_results(client: httpx.AsyncClient) -> None:
+    events = await stream_events(client, {"message": '/call calculator {"expression": "2**5"}'})
+    kinds = [e.event for e in events]
+    assert kinds[:4] == ["session", "run", "tool_call", "tool_result"]
+    call = json.loads(events[2].data)
+    result = json.loads(events[3].data)
+    assert call == {"id": call["id"], "name": "calculator", "arguments": '{"expression": "2**5"}'}
+    assert result == {"id": call["id"], "name": "calculator", "result": "32"}
+    failed = await stream_events(client, {"message": '/call calculator {"expression": "1/0"}'})
+    assert json.loads(failed[3].data)["error"] == "Error from calculator: division by zero"
+
+
+async def test_streamed_text_equals_the_stored_reply_byte_for_byte() -> None:
+    model = FunctionModel(lambda _: Reply(chunks=TRICKY_CHUNKS))
+    async with running_app(model) as (_, client):
+        events = await stream_events(client, {"message": "tricky"})
+        whole = await client.post("/chat", json={"message": "tricky", "session_id": events[0].data})
+        session = (await client.get(f"/sessions/{events[0].data}")).json()
+    streamed = tokens(events)
+    assert streamed == TRICKY_TEXT
+    assert "\r" not in streamed
+    assert [e.event for e in events].count("token") == len(TRICKY_CHUNKS)
+    assert session["messages"][1]["content"] == streamed
+    assert whole.json()["response"] == streamed
+    assert session["messages"][3]["content"] == streamed
+
+
+async def test_a_model_failure_mid_stream_ends_with_an_error_event() -> None:
+    failing = Reply("half of it", error=ModelUnavailableError("The model went away"), fail_after=2)
+    async with running_app(FunctionModel(lambda _: failing)) as (_, client):
+        events = await stream_events(client, {"message": "hi"})
+        history = (await client.get(f"/sessions/{events[0].data}")).json()["messages"]
+    assert events[-1].event == "error"
+    assert json.loads(events[-1].data)["error"] == "The model went away"
+    assert tokens(events) == "half of"
+    assert [m["content"] for m in history] == ["hi", "half of"]
+
+
+async def test_resume_with_last_event_id_replays_exactly_what_was_missed() -> None:
+    model = FunctionModel(lambda _: Reply(chunks=tuple(f"w{n} " for n in range(40)), delay=0.02))
+    async with served_app(model) as (_, client):
+        seen: list[Event] = []
+        parser = Parser()
+        async with client.stream("POST", "/chat/stream", json={"message": "go"}) as response:
+            async for chunk in response.aiter_text():
+                seen.extend(parser.feed(chunk))
+                if sum(e.event == "token" for e in seen) >= 5:
+                    break  # the client drops the connection mid-reply
+        run_id = json.loads(seen[1].data)["run_id"]
+        last_id = seen[-1].id
+        assert last_id is not None
+        resumed = await client.get(f"/runs/{run_id}/events", headers={"Last-Event-ID": last_id})
+        rest = parse(resumed.text).events
+        session = (await client.get(f"/sessions/{seen[0].data}")).json()
+    assert rest[0].id == str(int(last_id) + 1)
+    assert rest[-1].event == "done"
+    assert tokens(seen) + tokens(rest) == "".join(f"w{n} " for n in range(40))
+    assert session["messages"][-1]["content"] == tokens(seen) + tokens(rest)
+
+
+async def test_a_disconnected_client_does_not_stop_the_run() -> None:
+    model = FunctionModel(lambda _: Reply(chunks=tuple(f"{n}," for n in range(30)), delay=0.01))
+    async with served_app(model) as (app, client):
+        async with client.stream("POST", "/chat/stream", json={"message": "go"}) as response:
+            parser = Parser()
+            first: list[Event] = []
+            async for chunk in response.aiter_text():
+                first.extend(parser.feed(chunk))
+                if len(first) >= 3:
+                    break
+        session_id = first[0].data
+        runs = app.state.services.runs
+        while runs.active:
+            await asyncio.sleep(0.02)
+        session = (await client.get(f"/sessions/{session_id}")).json()
+    assert session["messages"][-1]["content"] == "".join(f"{n}," for n in range(30))
+
+
+async def test_finished_runs_stay_replayable(client: httpx.AsyncClient) -> None:
+    events = await stream_events(client, {"message": "remember me"})
+    run_id = json.loads(events[1].data)["run_id"]
+    replay = parse((await client.get(f"/runs/{run_id}/events")).text).events
+    assert replay == events
+    tail = parse(
+        (await client.get(f"/runs/{run_id}/events", headers={"Last-Event-ID": "3"})).text
+    ).events
+    assert tail == events[3:]
+
+
+async def test_cancel_stops_the_run_and_keeps_what_was_generated() -> None:
+    model = FunctionModel(lambda _: Reply(chunks=tuple(f"t{n} " for n in range(500)), delay=0.01))
+    async with served_app(model) as (_, client):
+        parser = Parser()
+        events: list[Event] = []
+        async with client.stream("POST", "/chat/stream", json={"message": "go"}) as response:
+            async for chunk in response.aiter_text():
+                events.extend(parser.feed(chunk))
+                if len(events) == 6:
+                    run_id = json.loads(events[1].data)["run_id"]
+                    cancel = await client.post(f"/runs/{run_id}/cancel")
+                    assert cancel.json() == {"run_id": run_id, "cancelled": True}
+        again = await client.post(f"/runs/{run_id}/cancel")
+        session = (await client.get(f"/sessions/{events[0].data}")).json()
+    assert events[-1].event == "done"
+    assert again.json()["cancelled"] is False
+    streamed = tokens(events)
+    assert 0 < len(streamed) < len("".join(f"t{n} " for n in range(500)))
+    assert session["messages"][-1]["content"] == streamed
+
+
+async def test_unknown_runs_are_404(client: httpx.AsyncClient) -> None:
+    missing = "00000000-0000-4000-8000-000000000000"
+    assert (await client.get(f"/runs/{missing}/events")).status_code == 404
+    assert (await client.post(f"/runs/{missing}/cancel")).status_code == 404
+
+
+async def test_idle_streams_get_pings() -> None:
+    model = FunctionModel(lambda _: Reply(chunks=("late",), delay=0.35))
+    async with running_app(model, sse_ping_seconds=0.1) as (_, client):
+        response = await client.post("/chat/stream", json={"message": "wait"})
+    parsed = parse(response.text)
+    assert parsed.comments.count("ping") >= 2
+    assert tokens(parsed.events) == "late"
+
+
+@pytest.mark.parametrize("path", ["/chat/stream"])
+async def test_idempotent_stream_retry_replays_the_same_events(path: str) -> None:
+    model = TestModel()
+    async with running_app(model) as (_, client):
+        headers = {"Idempotency-Key": "k-1"}
+        first = parse((await client.post(path, json={"message": "once"}, headers=headers)).text)
+        retry = parse((await client.post(path, json={"message": "once"}, headers=headers)).text)
+    assert retry.events == first.events
+    assert len(model.requests) == 1

@@ -1,0 +1,1 @@
+"""Test helpers that are not tests: mock upstream servers and the like."""

@@ -1,0 +1,129 @@
+"""Log formats: JSON lines with the context's ids and extra fields, or readable text."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from agenthost.observability import context
+from agenthost.observability.logging import (
+    HANDLER_NAME,
+    ConsoleFormatter,
+    JsonFormatter,
+    configure_logging,
+    ensure_logging,
+    wants_json,
+)
+from agenthost.settings import Settings
+
+
+def record(message: str = "hello %s", *args: object, **extra: object) -> logging.LogRecord:
+    made = logging.LogRecord("agenthost.test", logging.INFO, __file__, 1, message, args, None)
+    made.__dict__.update(extra)
+    return made
+
+
+@contextlib.contextmanager
+def ids(**values: str) -> Iterator[None]:
+    """Set log-context ids for the block only."""
+    tokens = [(getattr(context, name), getattr(context, name).set(v)) for name, v in values.items()]
+    try:
+        yield
+    finally:
+        for var, token in tokens:
+            var.reset(token)
+
+
+@pytest.fixture
+def restored_root() -> Iterator[logging.Logger]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield root
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_a_json_line_has_the_fields_the_context_ids_and_the_extras() -> None:
+    with ids(request_id="req-1", key_prefix="ah_abc"):
+        line = JsonFormatter().format(record("hello %s", "world", route="/chat", status=200))
+    entry = json.loads(line)
+    assert entry["message"] == "hello world"
+    assert entry["level"] == "info"
+    assert entry["logger"] == "agenthost.test"
+    assert entry["time"].endswith("Z")
+    assert isinstance(entry["pid"], int)
+    assert entry["request_id"] == "req-1"
+    assert entry["key_prefix"] == "ah_abc"
+    assert "session_id" not in entry
+    assert (entry["route"], entry["status"]) == ("/chat", 200)
+    assert "\n" not in line
+
+
+def test_a_json_line_carries_the_exception_and_odd_values_as_text() -> None:
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        made = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
+    made.__dict__["when"] = object()
+    entry = json.loads(JsonFormatter().format(made))
+    assert "ValueError: boom" in entry["exception"]
+    assert entry["when"].startswith("<object")
+
+
+def test_the_console_format_is_one_readable_line() -> None:
+    with ids(run_id="run-9"):
+        line = ConsoleFormatter().format(record("POST /chat %d", 200, latency_ms=1.5))
+    assert " INFO    agenthost.test: POST /chat 200  " in line
+    assert "run_id=run-9" in line
+    assert "latency_ms=1.5" in line
+
+
+def test_the_console_format_keeps_a_forged_line_on_its_own_line() -> None:
+    line = ConsoleFormatter().format(record("GET %s 404", "/x\n12:00:00.000 INFO    fake: y"))
+    assert "\n" not in line
+    assert "/x\\n12:00" in line
+
+
+def test_auto_is_json_unless_stderr_is_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert wants_json("auto")
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert not wants_json("auto")
+    assert wants_json("json")
+    assert not wants_json("console")
+
+
+def test_configure_logging_installs_one_handler_and_routes_uvicorn_through_it(
+    restored_root: logging.Logger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(Settings(log_format="json", log_level="WARNING"))
+    configure_logging(Settings(log_format="json", log_level="WARNING"))
+    ours = [h for h in restored_root.handlers if h.get_name() == HANDLER_NAME]
+    assert len(ours) == 1
+    assert restored_root.level == logging.WARNING
+    logging.getLogger("uvicorn.error").warning("from uvicorn")
+    logging.getLogger("uvicorn.access").warning("a duplicate of our access log")
+    logging.getLogger("agenthost.test").info("below the level")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [line["message"] for line in lines] == ["from uvicorn"]
+
+
+def test_ensure_logging_leaves_a_configured_process_alone(
+    restored_root: logging.Logger,
+) -> None:
+    restored_root.handlers[:] = [logging.NullHandler()]
+    ensure_logging(Settings(log_format="json"))
+    assert [h.get_name() for h in restored_root.handlers] == [None]
+    restored_root.handlers[:] = []
+    ensure_logging(Settings(log_format="json"))
+    assert [h.get_name() for h in restored_root.handlers] == [HANDLER_NAME]
