@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -46,6 +47,16 @@ async def test_concurrent_upgrades_apply_each_migration_once(store_url: str) -> 
     results = await asyncio.gather(*(upgrade(store_url) for _ in range(4)))
     assert sorted(r.applied for r in results) == [(), (), (), versions(store_url)]
     assert {r.version for r in results} == {versions(store_url)[-1]}
+
+
+async def test_many_openers_of_a_new_sqlite_database_all_succeed(tmp_path: Path) -> None:
+    # Switching a new file to WAL needs an exclusive lock that SQLite refuses at once,
+    # without waiting out its busy timeout, when another opener holds a lock: a race
+    # that workers starting together lose now and then. Many fresh files make it likely.
+    for attempt in range(25):
+        url = f"sqlite:///{tmp_path / str(attempt) / 'agenthost.db'}"
+        results = await asyncio.gather(*(upgrade(url) for _ in range(8)))
+        assert sorted(r.applied for r in results) == [()] * 7 + [(1, 2)]
 
 
 async def test_a_schema_newer_than_the_code_is_refused(store_url: str) -> None:

@@ -146,7 +146,7 @@ class SQLiteDatabase:
             # NORMAL is durable across process crashes in WAL mode; a power cut may
             # lose the last commits, never the database.
             await _run(connection, "PRAGMA synchronous = NORMAL")
-            await _run(connection, "PRAGMA journal_mode = WAL")
+            await _enter_wal(connection, patience=self._timeout)
         except BaseException:
             await connection.close()
             raise
@@ -156,6 +156,27 @@ class SQLiteDatabase:
         if connection is None:
             raise StoreUnavailableError("The SQLite store is closed")
         return connection
+
+
+async def _enter_wal(connection: aiosqlite.Connection, *, patience: float) -> None:
+    """Switch to WAL, retrying while other connections race to do the same.
+
+    Changing the journal mode needs an exclusive lock, and SQLite answers "database
+    is locked" at once, without its busy handler, when another connection holds
+    one; so several processes opening a new database together wait here instead.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience
+    pause = 0.005
+    while True:
+        try:
+            await _run(connection, "PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error).lower() or loop.time() >= deadline:
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 async def _run(connection: aiosqlite.Connection, sql: str) -> None:
