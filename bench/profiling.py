@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     spy = py_spy()
     raise_open_files_limit()
     pinning = Pinning.detect()
+    args.out.mkdir(parents=True, exist_ok=True)
     raw = args.out / f"profile-{args.target}-{scenario.key}.txt"
     warmup = 2.0
     with tempfile.TemporaryDirectory(prefix="agenthost-profile-") as tmp:

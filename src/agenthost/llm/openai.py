@@ -57,6 +57,7 @@ from agenthost.llm.openai_errors import TimeoutPhase, UpstreamErrors, host_of
 from agenthost.llm.openai_stream import Chunk, ChunkReader
 from agenthost.messages import Message, ToolCall, ToolCallId, Usage
 from agenthost.settings import Settings
+from agenthost.step_timer import StepTimer
 
 __all__ = ["OpenAIChatModel"]
 
@@ -180,16 +181,20 @@ class OpenAIChatModel:
         body = self._body(request)
         deadline = self._clock.monotonic() + self._total_timeout
         chunks, chunk = await self._open(body, deadline)
+        timer = StepTimer()  # one timer for every chunk's wait, not one per chunk
         try:
             reply = _ReplyAssembler()
             while chunk is not None:
                 text = reply.add(chunk)
                 if text:
                     yield TextDelta(text)
-                chunk = await self._within(chunks.next(), "idle", self._idle_timeout, deadline)
+                chunk = await self._within(
+                    chunks.next(), "idle", self._idle_timeout, deadline, timer
+                )
             for event in reply.finish():
                 yield event
         finally:
+            timer.close()
             await chunks.aclose()
 
     def _body(self, request: ModelRequest) -> dict[str, object]:
@@ -235,12 +240,10 @@ class OpenAIChatModel:
         attempt = 0
         while True:
             try:
-                return await self._within(
-                    self._send(body),
-                    "first_token",
-                    self._first_token_timeout,
-                    deadline,
-                )
+                with StepTimer() as timer:
+                    return await self._within(
+                        self._send(body), "first_token", self._first_token_timeout, deadline, timer
+                    )
             except ModelError as error:
                 delay = self._retry_delay(error, attempt, deadline)
                 if delay is None:
@@ -263,7 +266,12 @@ class OpenAIChatModel:
             raise
 
     async def _within(
-        self, step: Awaitable[_T], phase: TimeoutPhase, seconds: float, deadline: float
+        self,
+        step: Awaitable[_T],
+        phase: TimeoutPhase,
+        seconds: float,
+        deadline: float,
+        timer: StepTimer,
     ) -> _T:
         """Await one step of a call within its phase's budget and what is left of the total."""
         remaining = max(deadline - self._clock.monotonic(), 0.0)
@@ -271,12 +279,10 @@ class OpenAIChatModel:
             phase, seconds, limit = "total", self._total_timeout, remaining
         else:
             limit = seconds
-        timer = asyncio.timeout(limit)
         try:
-            async with timer:
-                return await step
+            return await timer.wait(step, limit)
         except TimeoutError as error:
-            if timer.expired():
+            if timer.expired:
                 raise self._errors.timeout(phase, seconds) from error
             raise
         except openai.OpenAIError as error:

@@ -21,6 +21,7 @@ from typing import Protocol
 from agenthost.clock import Clock, SystemClock
 from agenthost.errors import RunNotFoundError
 from agenthost.runs.events import RunEvent
+from agenthost.step_timer import StepTimer
 
 DEFAULT_RETENTION_SECONDS = 900.0
 DEFAULT_MAX_RUNS = 10_000
@@ -60,7 +61,8 @@ class RunEventLog(Protocol):
 @dataclass
 class _Entry:
     events: list[RunEvent] = field(default_factory=list)
-    changed: asyncio.Future[None] | None = None
+    # One future per waiting follower: a follower that is cancelled cancels only its own.
+    waiters: list[asyncio.Future[None]] = field(default_factory=list)
     closed_at: float | None = None
 
 
@@ -102,10 +104,11 @@ class MemoryRunEventLog:
         if event.final:
             entry.closed_at = self._clock.monotonic()
             self._closed[run_id] = entry.closed_at
-        if entry.changed is not None:
-            if not entry.changed.done():
-                entry.changed.set_result(None)
-            entry.changed = None
+        if entry.waiters:
+            for waiter in entry.waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+            entry.waiters.clear()
 
     def follow(
         self, run_id: str, *, after: int = 0, idle_timeout: float | None = None
@@ -148,6 +151,8 @@ class LogFollower:
         self._entry: _Entry | None = None
         self._index = 0
         self._finished = False
+        # One timer for the follower's idle pings, not one per wait (one wait per event).
+        self._idle = StepTimer()
 
     def __aiter__(self) -> LogFollower:
         return self
@@ -165,13 +170,19 @@ class LogFollower:
                 return event
             if entry.closed_at is not None:
                 break
-            if entry.changed is None:
-                entry.changed = asyncio.get_running_loop().create_future()
-            # asyncio.wait never cancels the shared future, whoever else waits on it.
-            done, _ = await asyncio.wait({entry.changed}, timeout=self._idle_timeout)
-            if not done:
+            waiter = asyncio.get_running_loop().create_future()
+            entry.waiters.append(waiter)
+            if self._idle_timeout is None:
+                await waiter
+                continue
+            try:
+                await self._idle.wait(waiter, self._idle_timeout)
+            except TimeoutError:
+                if not self._idle.expired:
+                    raise
                 return None
         self._finished = True
+        self._idle.close()
         raise StopAsyncIteration
 
     def ready(self) -> list[RunEvent]:

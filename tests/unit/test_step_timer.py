@@ -1,0 +1,99 @@
+"""StepTimer: a limit on each wait of a stream, kept with one timer handle per stream."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from agenthost.step_timer import StepTimer
+
+
+async def value_after(seconds: float, value: str = "chunk") -> str:
+    await asyncio.sleep(seconds)
+    return value
+
+
+async def test_a_wait_within_its_limit_returns_the_value() -> None:
+    with StepTimer() as timer:
+        assert await timer.wait(value_after(0.01), 1.0) == "chunk"
+        assert not timer.expired
+
+
+async def test_a_wait_past_its_limit_raises_timeout_and_stops_the_step() -> None:
+    stopped = asyncio.Event()
+
+    async def slow() -> str:
+        try:
+            await asyncio.sleep(10)
+        finally:
+            stopped.set()
+        return "never"
+
+    with StepTimer() as timer:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await timer.wait(slow(), 0.05)
+        assert timer.expired
+        assert stopped.is_set()
+        assert time.monotonic() - started < 2
+
+
+async def test_the_limit_is_per_wait_not_for_the_whole_stream() -> None:
+    # Twenty waits of 10 ms each under a 50 ms limit: 200 ms in all, none too long.
+    with StepTimer() as timer:
+        for _ in range(20):
+            assert await timer.wait(value_after(0.01), 0.05) == "chunk"
+        assert not timer.expired
+
+
+async def test_a_shorter_limit_after_a_longer_one_is_kept() -> None:
+    with StepTimer() as timer:
+        await timer.wait(value_after(0), 30.0)  # arms the handle 30 s ahead
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await timer.wait(value_after(10), 0.05)
+        assert time.monotonic() - started < 2
+
+
+async def test_the_timer_firing_between_waits_changes_nothing() -> None:
+    with StepTimer() as timer:
+        await timer.wait(value_after(0), 0.02)
+        await asyncio.sleep(0.1)  # the handle fires with nothing waiting
+        assert await timer.wait(value_after(0.01), 0.05) == "chunk"
+        with pytest.raises(TimeoutError):
+            await timer.wait(value_after(10), 0.05)
+
+
+async def test_a_cancel_from_elsewhere_stays_a_cancel() -> None:
+    timer = StepTimer()
+
+    async def waiting() -> str:
+        return await timer.wait(value_after(10), 5.0)
+
+    task = asyncio.create_task(waiting())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not timer.expired
+    timer.close()
+
+
+async def test_many_waits_schedule_one_timer(monkeypatch: pytest.MonkeyPatch) -> None:
+    loop = asyncio.get_running_loop()
+    scheduled: list[float] = []
+    call_at = loop.call_at
+
+    def counting(when: float, callback: Callable[..., Any], *args: Any) -> asyncio.TimerHandle:
+        scheduled.append(when)
+        return call_at(when, callback, *args)
+
+    monkeypatch.setattr(loop, "call_at", counting)
+    with StepTimer() as timer:
+        for _ in range(50):
+            await timer.wait(value_after(0), 30.0)
+    assert len(scheduled) == 1
