@@ -68,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, default=200, help="samples per second")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--source", type=Path, help="profile the agenthost package in this dir")
+    parser.add_argument(
+        "--native",
+        action="store_true",
+        help="sample C frames too (pauses the server at each sample)",
+    )
     args = parser.parse_args(argv)
     scenarios = {s.key: s for s in (*SCENARIOS, MANY_STREAMS)}
     scenario = scenarios[args.scenario]
@@ -85,27 +90,35 @@ def main(argv: list[str] | None = None) -> int:
                 command = [
                     *pinning.command(pinning.harness, [spy]),
                     "record",
-                    "--nonblocking",
                     "--pid",
                     str(server.pid),
                     "--rate",
                     str(args.rate),
                     "--duration",
                     str(int(args.duration)),
+                    *(["--native"] if args.native else ["--nonblocking"]),
                     "--format",
                     "raw",
                     "--output",
                     str(raw),
                 ]
-                timer = threading.Timer(
-                    warmup, subprocess.run, [command], {"capture_output": True, "check": False}
-                )
+                spied: list[subprocess.CompletedProcess[str]] = []
+
+                def spy_on() -> None:
+                    spied.append(
+                        subprocess.run(command, check=False, capture_output=True, text=True)
+                    )
+
+                timer = threading.Timer(warmup, spy_on)
                 timer.start()
                 record = run_load(
                     scenario, server, upstream, pinning, warmup=warmup, duration=args.duration
                 )
                 timer.join()
     print({k: record[k] for k in ("tokens_per_s", "server_cpu_ms_per_1k_tokens", "errors")})
+    if not raw.exists():
+        errors = spied[0].stderr.strip() if spied else "it did not run"
+        raise SystemExit(f"py-spy recorded nothing: {errors}")
     print(f"raw samples: {raw}\n")
     print(summarise(raw))
     return 0

@@ -4,10 +4,15 @@
 and cancels it again for every token; under load that was the largest single
 CPU cost of streaming a reply (docs/performance.md). A ``StepTimer`` keeps one
 handle armed. Each wait records when it is due; when the handle fires it
-re-arms itself for the current wait's due time, or, if that has passed, expires
-the wait, which then raises ``TimeoutError`` as ``asyncio.timeout`` would (the
-wait's own ``asyncio.timeout(None)`` context turns the cancellation into it,
-and costs no timer). Between waits the handle may fire and find nothing to do.
+re-arms itself for the current wait's due time, or, if that has passed,
+cancels the waiting task, and the wait raises ``TimeoutError`` as
+``asyncio.timeout`` would. Between waits the handle may fire and find nothing
+to do.
+
+The loop and the task are looked up once, at the first wait, because on Python
+3.11 each ``asyncio.get_running_loop()`` (also inside ``current_task()`` and
+``asyncio.timeout``) is a ``getpid`` system call, a cost per token otherwise.
+Every wait of one timer must run in that same task.
 """
 
 from __future__ import annotations
@@ -25,28 +30,40 @@ class StepTimer:
     """Bounds the waits of one task, one at a time; close it when the stream ends."""
 
     def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[object] | None = None
         self._handle: asyncio.TimerHandle | None = None
         self._armed_for = 0.0  # loop time the handle fires at
-        self._waiting: asyncio.Timeout | None = None
+        self._waiting = False
+        self._expiring = False  # the task was cancelled for this wait's limit
         self._due = 0.0
         self.expired = False
         """Whether the last wait ended because its limit passed."""
 
     async def wait(self, step: Awaitable[_T], limit: float) -> _T:
         """``await step``, raising ``TimeoutError`` if it takes more than ``limit`` seconds."""
-        loop = asyncio.get_running_loop()
-        timeout = asyncio.timeout(None)
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+            self._task = asyncio.current_task()
         self.expired = False
-        async with timeout:
-            self._waiting = timeout
-            self._due = loop.time() + limit
-            if self._handle is None or self._due < self._armed_for:
-                self._arm(loop)
-            try:
-                return await step
-            finally:
-                self._waiting = None
-                self.expired = timeout.expired()
+        self._due = loop.time() + limit
+        if self._handle is None or self._due < self._armed_for:
+            self._arm(loop)
+        self._waiting = True
+        try:
+            return await step
+        except asyncio.CancelledError:
+            if not self._expiring:
+                raise
+            self._expiring = False
+            self.expired = True
+            assert self._task is not None
+            if self._task.uncancel() > 0:
+                raise  # cancelled from elsewhere too: that cancel wins
+            raise TimeoutError from None
+        finally:
+            self._waiting = False
 
     def close(self) -> None:
         if self._handle is not None:
@@ -67,11 +84,11 @@ class StepTimer:
 
     def _fire(self) -> None:
         self._handle = None
-        waiting = self._waiting
-        if waiting is None:
+        loop, task = self._loop, self._task
+        if not self._waiting or self._expiring or loop is None or task is None:
             return  # between waits: the next wait arms it again
-        loop = asyncio.get_running_loop()
         if loop.time() >= self._due:
-            waiting.reschedule(self._due)  # in the past: cancels the waiting task now
+            self._expiring = True
+            task.cancel()
         else:
             self._arm(loop)

@@ -138,7 +138,7 @@ class LogFollower:
     Besides iterating, ``ready()`` takes every event already in the log without
     waiting, so a response can send all of them in one write per wake-up
     instead of one per event. A run not in the log raises ``RunNotFoundError``
-    on the first step, as a generator would.
+    on the first step, as a generator would. One task iterates it.
     """
 
     def __init__(
@@ -153,6 +153,7 @@ class LogFollower:
         self._finished = False
         # One timer for the follower's idle pings, not one per wait (one wait per event).
         self._idle = StepTimer()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __aiter__(self) -> LogFollower:
         return self
@@ -170,7 +171,9 @@ class LogFollower:
                 return event
             if entry.closed_at is not None:
                 break
-            waiter = asyncio.get_running_loop().create_future()
+            if self._loop is None:  # once: each lookup is a system call on Python 3.11
+                self._loop = asyncio.get_running_loop()
+            waiter = self._loop.create_future()
             entry.waiters.append(waiter)
             if self._idle_timeout is None:
                 await waiter

@@ -1,0 +1,37 @@
+"""The serving process settles its heap once started; an embedded app leaves it alone."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from agenthost.server.app import create_app_from_environment
+from agenthost.server.heap import YOUNG_THRESHOLD
+
+from .conftest import running_app
+
+
+async def test_the_served_app_freezes_start_up_objects_once_started(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AGENTHOST_MODEL", "test")
+    monkeypatch.setenv("AGENTHOST_DATABASE_URL", "memory://")
+    threshold = gc.get_threshold()
+    app = create_app_from_environment()
+    try:
+        assert gc.get_freeze_count() == 0
+        async with app.router.lifespan_context(app):
+            assert gc.get_freeze_count() > 10_000
+            assert gc.get_threshold() == (YOUNG_THRESHOLD, *threshold[1:])
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+
+
+async def test_an_embedded_app_leaves_the_collector_alone() -> None:
+    threshold = gc.get_threshold()
+    async with running_app() as (_, client):
+        assert (await client.get("/health")).status_code == 200
+        assert gc.get_freeze_count() == 0
+        assert gc.get_threshold() == threshold
