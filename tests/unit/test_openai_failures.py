@@ -12,8 +12,6 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import httpx2
-import openai
 import pytest
 
 from agenthost.errors import (
@@ -24,6 +22,7 @@ from agenthost.errors import (
     ModelUnavailableError,
 )
 from agenthost.llm.base import TextDelta
+from agenthost.llm.openai import OpenAIChatModel
 from agenthost.llm.openai_errors import UpstreamErrors, host_of, retry_after_seconds
 from tests.support.mock_openai import (
     Drop,
@@ -153,14 +152,38 @@ async def test_connection_reset_mid_stream_keeps_text_and_is_not_retried(
     assert len(server.requests) == 1
 
 
-def test_sdk_timeout_is_a_connect_timeout() -> None:
-    errors = UpstreamErrors("example.test", "gpt-test", connect_timeout=2.5)
-    sdk_error = openai.APITimeoutError(request=httpx2.Request("POST", "http://example.test"))
-    error = errors.from_sdk(sdk_error, now=datetime.now(UTC))
+async def test_a_server_that_never_accepts_is_a_connect_timeout() -> None:
+    # A listening socket whose accept queue is full: the kernel drops further SYNs,
+    # so connecting hangs until the connect timeout, as with a black-holed address.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        host, port = listener.getsockname()
+        filler = socket.create_connection((host, port), timeout=5)  # the queue's one place
+        model = OpenAIChatModel(
+            "gpt-test", api_key=API_KEY, base_url=f"http://{host}:{port}/v1", connect_timeout=0.3
+        )
+        try:
+            started = time.monotonic()
+            _, error = await collect_until_error(model)
+        finally:
+            await model.aclose()
+            filler.close()
     assert isinstance(error, ModelTimeoutError)
     assert error.phase == "connect"
-    assert "within 2.5s (connect timeout)" in error.message
+    assert "within 0.3s (connect timeout)" in error.message
     assert "AGENTHOST_OPENAI_CONNECT_TIMEOUT" in error.message
+    assert time.monotonic() - started < 5
+
+
+def test_error_bodies_that_are_not_json_still_map_by_status() -> None:
+    errors = UpstreamErrors("example.test", "gpt-test", connect_timeout=2.5)
+    now = datetime.now(UTC)
+    rejected = errors.from_status(400, {}, b"<html>bad gateway config</html>", now=now)
+    assert isinstance(rejected, ModelRequestRejectedError)
+    assert rejected.message == "The model server at example.test rejected the request (400)."
+    failed = errors.from_status(502, {}, b"", now=now)
+    assert isinstance(failed, ModelUnavailableError)
 
 
 @pytest.mark.parametrize(

@@ -1,21 +1,18 @@
 """``OpenAIChatModel``: the ``openai:<model>`` ids, for OpenAI and any OpenAI-compatible server.
 
-It streams chat completions through the official SDK's async client on the
-SDK's aiohttp transport, with one connection pool sized for thousands of
-concurrent streams. The SDK's own retries and read timeout are switched off
-because they cannot tell the phases of a stream apart: this module enforces
-four budgets itself (connect, first token, idle gap between chunks, total) and
-retries only before the first chunk has arrived, so a retry never repeats text
-the caller has already shown. ``openai_errors`` turns SDK failures into the
-agenthost error tree.
+It streams chat completions over one aiohttp connection pool sized for
+thousands of concurrent streams (``openai_stream.UpstreamConnection``). It
+enforces four budgets itself (connect, first token, idle gap between chunks,
+total) and retries only before the first chunk has arrived, so a retry never
+repeats text the caller has already shown. ``openai_errors`` turns failures
+into the agenthost error tree.
 
-The request goes through the client's low-level ``post`` with a body built here
-from plain dicts, and the reply is read as raw bytes split into ``data:`` lines
-and ``json.loads``-ed: the SDK's ``chat.completions.create`` walks every message
-and tool schema by reflection per request, and its typed stream builds a
-pydantic model per chunk, which together cost more CPU than the rest of a
-streamed turn (docs/performance.md). Auth, base URL, pool, status errors and
-connection errors are still the SDK client's.
+The request body is built here from plain dicts, and the reply is read as raw
+bytes split into ``data:`` lines and ``json.loads``-ed. The official SDK's
+``chat.completions.create`` walked every message and tool schema by reflection
+per request, built a pydantic model per chunk and passed every byte through
+httpx2 and an aiohttp shim, which together cost more CPU than the rest of a
+streamed turn (docs/performance.md); its typed dicts still describe the body.
 """
 
 from __future__ import annotations
@@ -28,8 +25,6 @@ from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar, assert_never
 
-import httpx2
-import openai
 from openai.types.chat import (
     ChatCompletionAssistantMessageParam,
     ChatCompletionFunctionToolParam,
@@ -54,7 +49,7 @@ from agenthost.llm.base import (
     UsageReported,
 )
 from agenthost.llm.openai_errors import TimeoutPhase, UpstreamErrors, host_of
-from agenthost.llm.openai_stream import Chunk, ChunkReader
+from agenthost.llm.openai_stream import Chunk, ChunkReader, UpstreamConnection
 from agenthost.messages import Message, ToolCall, ToolCallId, Usage
 from agenthost.settings import Settings
 from agenthost.step_timer import StepTimer
@@ -125,7 +120,14 @@ class OpenAIChatModel:
         self._max_retry_after = max_retry_after
         self._clock: Clock = clock or SystemClock()
         self._errors = UpstreamErrors(host_of(self._base_url), model, connect_timeout, api_key)
-        self._client: openai.AsyncOpenAI | None = None
+        self._upstream = UpstreamConnection(
+            self._base_url,
+            self._api_key,
+            connect_timeout=connect_timeout,
+            max_connections=max_connections,
+            errors=self._errors,
+            clock=self._clock,
+        )
 
     @classmethod
     def from_settings(
@@ -170,12 +172,10 @@ class OpenAIChatModel:
         return math.ceil(len(text.encode("utf-8")) / _BYTES_PER_TOKEN)
 
     async def start(self) -> None:
-        self._ensure_client()
+        self._upstream.open()
 
     async def aclose(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.close()
+        await self._upstream.aclose()
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
         body = self._body(request)
@@ -213,26 +213,6 @@ class OpenAIChatModel:
             body["max_tokens"] = request.max_tokens
         return body
 
-    def _ensure_client(self) -> openai.AsyncOpenAI:
-        if self._client is None:
-            # No read timeout: the idle and first-token budgets are enforced per
-            # chunk below. Waiting for a pooled connection is bounded by them too.
-            timeout = openai.Timeout(
-                connect=self._connect_timeout, read=None, write=self._connect_timeout, pool=None
-            )
-            limits = httpx2.Limits(
-                max_connections=self._max_connections,
-                max_keepalive_connections=self._max_connections,
-            )
-            self._client = openai.AsyncOpenAI(
-                api_key=self._api_key,
-                base_url=self._base_url,
-                timeout=timeout,
-                max_retries=0,
-                http_client=openai.DefaultAioHttpClient(timeout=timeout, limits=limits),
-            )
-        return self._client
-
     async def _open(
         self, body: dict[str, object], deadline: float
     ) -> tuple[ChunkReader, Chunk | None]:
@@ -253,12 +233,7 @@ class OpenAIChatModel:
             await asyncio.sleep(delay)
 
     async def _send(self, body: dict[str, object]) -> tuple[ChunkReader, Chunk | None]:
-        # cast_to=httpx2.Response: the SDK hands back the streamed response as is,
-        # after its own status check (4xx/5xx raise its APIStatusError subclasses).
-        response = await self._ensure_client().post(
-            "/chat/completions", cast_to=httpx2.Response, body=body, stream=True
-        )
-        chunks = ChunkReader(response, self._errors)
+        chunks = await self._upstream.stream(body)
         try:
             return chunks, await chunks.next()
         except BaseException:
@@ -285,8 +260,6 @@ class OpenAIChatModel:
             if timer.expired:
                 raise self._errors.timeout(phase, seconds) from error
             raise
-        except openai.OpenAIError as error:
-            raise self._errors.from_sdk(error, now=self._clock.now()) from error
 
     def _retry_delay(self, error: ModelError, attempt: int, deadline: float) -> float | None:
         """Seconds to wait before the next attempt, or None to give up."""

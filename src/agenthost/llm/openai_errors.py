@@ -1,22 +1,22 @@
 """How failures of an OpenAI-compatible server become agenthost ``ModelError``s.
 
-The ``openai`` SDK raises its own exception classes with the provider's raw
-message. Callers of a ``ChatModel`` only ever see the agenthost tree, with a
-message that names the server, says what went wrong and what to change, and
-never carries the API key or a stack trace. ``UpstreamErrors`` holds what those
+The connection fails, or the server answers with an error status and body, or
+sends an ``error`` object in its stream, in the provider's own words. Callers
+of a ``ChatModel`` only ever see the agenthost tree, with a message that names
+the server, says what went wrong and what to change, and never carries the API
+key or a stack trace. ``UpstreamErrors`` holds what those
 messages need (host, model, the key to scrub) so the streaming code stays short.
 """
 
 from __future__ import annotations
 
 import email.utils
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 from urllib.parse import urlsplit
-
-import openai
 
 from agenthost.errors import (
     ModelError,
@@ -82,22 +82,6 @@ def retry_after_seconds(headers: Mapping[str, str], *, now: datetime) -> float |
     return max((when - now).total_seconds(), 0.0)
 
 
-def _timed_out(error: BaseException) -> bool:
-    """Whether an SDK timeout really was one.
-
-    The SDK's aiohttp transport reports every failure to connect, a refused
-    connection included, as a connect timeout; the OS error underneath tells.
-    """
-    seen: set[int] = set()
-    cause: BaseException | None = error.__cause__ or error.__context__
-    while cause is not None and id(cause) not in seen:
-        if isinstance(cause, OSError):
-            return isinstance(cause, TimeoutError)
-        seen.add(id(cause))
-        cause = cause.__cause__ or cause.__context__
-    return True
-
-
 @dataclass(frozen=True, slots=True)
 class UpstreamErrors:
     """Builds the agenthost errors for one configured server and model."""
@@ -118,62 +102,59 @@ class UpstreamErrors:
             "Check that the base URL points at an OpenAI-compatible server."
         )
 
-    def from_sdk(self, error: openai.OpenAIError, *, now: datetime) -> ModelError:
-        """The agenthost error for an exception the ``openai`` SDK raised."""
-        if isinstance(error, openai.APITimeoutError) and _timed_out(error):
+    def from_transport(self, error: BaseException) -> ModelError:
+        """The agenthost error for a connection that failed (aiohttp's errors, timeouts)."""
+        if isinstance(error, TimeoutError):  # aiohttp's connect timeouts are TimeoutErrors
             return self.timeout("connect", self.connect_timeout)
-        if isinstance(error, openai.APIConnectionError):
-            return ModelUnavailableError(
-                f"Cannot reach the model server at {self.host}, or it dropped the connection. "
-                "Check that it is running and that OPENAI_BASE_URL points at it."
-            )
-        if isinstance(error, openai.APIStatusError):
-            return self._from_status(error, now=now)
-        if isinstance(error, openai.APIError):
-            return ModelUnavailableError(
-                f"The model server at {self.host} reported an error mid-reply"
-                f"{self._provider_says(error)}. Try again later."
-            )
         return ModelUnavailableError(
-            f"The OpenAI client failed talking to {self.host} ({type(error).__name__})."
+            f"Cannot reach the model server at {self.host}, or it dropped the connection. "
+            "Check that it is running and that OPENAI_BASE_URL points at it."
         )
 
-    def _from_status(self, error: openai.APIStatusError, *, now: datetime) -> ModelError:
-        status = error.status_code
+    def mid_stream(self, reported: object) -> ModelUnavailableError:
+        """An ``error`` object the server sent in place of a chunk."""
+        said = reported.get("message") if isinstance(reported, dict) else None
+        if not isinstance(said, str) or not said:
+            said = "An error occurred during streaming"
+        return ModelUnavailableError(
+            f"The model server at {self.host} reported an error mid-reply"
+            f"{self._provider_says(said)}. Try again later."
+        )
+
+    def from_status(
+        self, status: int, headers: Mapping[str, str], raw: bytes, *, now: datetime
+    ) -> ModelError:
+        """The agenthost error for an HTTP error status, from its headers and body."""
+        body = _error_body(raw)
+        said = body.get("message") if isinstance(body, dict) else None
+        provider_says = self._provider_says(said if isinstance(said, str) else "")
         where = f"The model server at {self.host}"
-        if isinstance(error, openai.RateLimitError):
-            wait = retry_after_seconds(error.response.headers, now=now)
+        if status == 429:
+            wait = retry_after_seconds(headers, now=now)
             hint = f"; retry after {wait:g}s" if wait is not None else "; try again later"
             return ModelRateLimitedError(
                 f"{where} is rate limiting requests (429){hint}.", retry_after=wait
             )
-        if isinstance(error, openai.AuthenticationError):
+        if status == 401:
             return ModelRequestRejectedError(
                 f"{where} rejected the API key (401). Check OPENAI_API_KEY."
             )
-        if isinstance(error, openai.PermissionDeniedError):
+        if status == 403:
             return ModelRequestRejectedError(
                 f"{where} refused access to model {self.model!r} (403). "
                 "Check that OPENAI_API_KEY may use this model."
             )
-        if isinstance(error, openai.NotFoundError):
+        if status == 404:
             return ModelRequestRejectedError(
-                f"{where} does not know model {self.model!r} (404){self._provider_says(error)}. "
+                f"{where} does not know model {self.model!r} (404){provider_says}. "
                 "Check the model id (openai:<model>) and OPENAI_BASE_URL (it usually ends in /v1)."
             )
         if status >= 500:
             return ModelUnavailableError(f"{where} failed (HTTP {status}). Try again later.")
-        return ModelRequestRejectedError(
-            f"{where} rejected the request ({status}){self._provider_says(error)}."
-        )
+        return ModelRequestRejectedError(f"{where} rejected the request ({status}){provider_says}.")
 
-    def _provider_says(self, error: openai.APIError) -> str:
+    def _provider_says(self, said: str) -> str:
         """The provider's own explanation, shortened and with the API key scrubbed."""
-        body = error.body
-        said = body.get("message") if isinstance(body, dict) else None
-        if not isinstance(said, str):
-            # A status error's own message is just "Error code: N - ..."; say nothing more.
-            said = "" if isinstance(error, openai.APIStatusError) else error.message
         said = " ".join(said.split())
         if self.api_key:
             said = said.replace(self.api_key, "[API key]")
@@ -182,3 +163,12 @@ class UpstreamErrors:
         if len(said) > _PROVIDER_MESSAGE_LIMIT:
             said = said[: _PROVIDER_MESSAGE_LIMIT - 1] + "…"
         return f": {said}"
+
+
+def _error_body(raw: bytes) -> object:
+    """An error response's JSON, unwrapped from ``{"error": {...}}`` as OpenAI sends it."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return None
+    return body.get("error", body) if isinstance(body, dict) else body

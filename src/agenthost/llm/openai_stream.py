@@ -1,12 +1,17 @@
-"""Reading a streamed ``/chat/completions`` reply: its ``data:`` lines, parsed as JSON.
+"""The wire side of ``OpenAIChatModel``: one POST to ``/chat/completions``, its streamed reply.
 
-``ChunkReader`` takes the raw response the ``openai`` SDK client hands back and
-does what the SDK's typed stream would, for much less CPU per token: it reads
-the bytes itself (one await per network read, however many chunks it holds),
-splits the server-sent-event lines and ``json.loads``-es each ``data:`` line
-into a plain dict, with no pydantic model per chunk. A JSON error, or an
-``error`` object sent mid-stream, raises as the SDK would, so ``openai_errors``
-maps both the same way.
+``UpstreamConnection`` holds the aiohttp connection pool to one server and sends
+the request body ``openai.py`` built, with the key as a bearer token; an error
+status becomes an agenthost ``ModelError`` here (``openai_errors``). The
+``openai`` SDK's own client did this before, and cost more CPU per request
+than the rest of a streamed turn: it walks the request by reflection, then
+hands it through httpx2 and an aiohttp shim (docs/performance.md).
+
+``ChunkReader`` reads the reply's bytes (one await per network read, however
+many chunks it holds), splits the server-sent-event lines and ``json.loads``-es
+each ``data:`` line into a plain dict when it is used, so a bad chunk fails
+only after the good ones before it. A JSON error, an ``error`` object sent
+mid-stream or a dropped connection raises the matching ``ModelError``.
 """
 
 from __future__ import annotations
@@ -15,28 +20,85 @@ import json
 from collections import deque
 from typing import Any
 
-import httpx2
-import openai
+import aiohttp
 
+from agenthost import __version__
+from agenthost.clock import Clock
 from agenthost.llm.openai_errors import UpstreamErrors
 
-__all__ = ["Chunk", "ChunkReader"]
+__all__ = ["Chunk", "ChunkReader", "UpstreamConnection"]
 
 Chunk = dict[str, Any]
 """One parsed stream chunk (a ``ChatCompletionChunk`` as JSON)."""
 
 
-class ChunkReader:
-    """The chunks of a streamed reply: its ``data:`` lines, each parsed as JSON.
+class UpstreamConnection:
+    """The connection pool to one OpenAI-compatible server; open it inside the event loop."""
 
-    It reads the response's bytes itself, so a network read carrying several
-    chunks costs one await, and no typed model is built per chunk.
-    """
-
-    def __init__(self, response: httpx2.Response, errors: UpstreamErrors) -> None:
-        self._response = response
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        connect_timeout: float,
+        max_connections: int,
+        errors: UpstreamErrors,
+        clock: Clock,
+    ) -> None:
+        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._headers = {
+            "Authorization": f"Bearer {api_key}",
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream",
+            "User-Agent": f"agenthost/{__version__}",
+        }
+        self._connect_timeout = connect_timeout
+        self._max_connections = max_connections
         self._errors = errors
-        self._bytes = response.aiter_bytes()
+        self._clock = clock
+        self._session: aiohttp.ClientSession | None = None
+
+    def open(self) -> None:
+        if self._session is None:
+            # No read timeout: the model enforces first-token, idle and total budgets.
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._max_connections),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout),
+            )
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    async def stream(self, body: dict[str, object]) -> ChunkReader:
+        """POST ``body``; the reply's chunks once the server answered with success."""
+        self.open()
+        assert self._session is not None
+        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        try:
+            response = await self._session.post(self._url, data=data, headers=self._headers)
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise self._errors.from_transport(error) from error
+        if not 200 <= response.status < 300:
+            try:
+                raw = await response.read()
+            except (aiohttp.ClientError, TimeoutError):
+                raw = b""
+            finally:
+                response.release()
+            now = self._clock.now()
+            raise self._errors.from_status(response.status, response.headers, raw, now=now)
+        return ChunkReader(response, self._errors)
+
+
+class ChunkReader:
+    """The chunks of a streamed reply: its ``data:`` lines, each parsed as JSON."""
+
+    def __init__(self, response: aiohttp.ClientResponse, errors: UpstreamErrors) -> None:
+        self._response = response
+        self._content = response.content
+        self._errors = errors
         self._partial = b""
         self._ready: deque[bytes] = deque()
         self._done = False
@@ -48,20 +110,22 @@ class ChunkReader:
                 await self._drain()
                 return None
             try:
-                data = await anext(self._bytes)
-            except StopAsyncIteration:
+                data = await self._content.readany()
+            except (aiohttp.ClientError, TimeoutError) as error:
+                raise self._errors.from_transport(error) from error
+            if not data:  # the end of the body
                 self._done = True
                 data = b"\n"
-            except httpx2.TransportError as error:
-                raise openai.APIConnectionError(request=self._response.request) from error
             self._feed(data)
         # Parsed one at a time, so a bad chunk fails only after those before it are used.
         return self._parse(self._ready.popleft())
 
     async def aclose(self) -> None:
-        """Close the response; before the end, that drops the connection (nothing more is read)."""
-        await self._bytes.aclose()
-        await self._response.aclose()
+        """Give the connection back to the pool after the whole body, else drop it."""
+        if self._content.at_eof():
+            self._response.release()
+        else:
+            self._response.close()
 
     def _feed(self, data: bytes) -> None:
         lines = (self._partial + data).split(b"\n")
@@ -84,18 +148,13 @@ class ChunkReader:
             raise self._errors.malformed_chunk()
         reported = chunk.get("error")
         if reported:
-            message = reported.get("message") if isinstance(reported, dict) else None
-            if not isinstance(message, str) or not message:
-                message = "An error occurred during streaming"
-            raise openai.APIError(message, self._response.request, body=reported)
+            raise self._errors.mid_stream(reported)
         return chunk
 
     async def _drain(self) -> None:
-        """Read what follows ``[DONE]``, so that an HTTP/1.1 connection goes back to the pool."""
-        if self._response.is_closed:
-            return
+        """Read what follows ``[DONE]``, so that the connection can go back to the pool."""
         try:
-            async for _ in self._bytes:
+            while await self._content.readany():
                 pass
-        except httpx2.TransportError:
+        except (aiohttp.ClientError, TimeoutError):
             pass
