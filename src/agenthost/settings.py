@@ -2,8 +2,9 @@
 
 This is the only module that reads the environment. Nothing builds a
 ``Settings`` at import time: the CLI and ``create_app`` build one and pass it
-down. The OpenAI-compatible provider also honours the SDK's own variables
-(``OPENAI_API_KEY``, ``OPENAI_BASE_URL``) so existing setups just work.
+down. The OpenAI-compatible provider also honours the OpenAI SDK's variables
+(``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``OPENAI_ORG_ID``,
+``OPENAI_PROJECT_ID``) so existing setups just work.
 """
 
 from __future__ import annotations
@@ -52,6 +53,16 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("AGENTHOST_OPENAI_BASE_URL", "OPENAI_BASE_URL"),
         description="Base URL of any OpenAI-compatible server (vLLM, Ollama, llama-server).",
+    )
+    openai_organization: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("AGENTHOST_OPENAI_ORGANIZATION", "OPENAI_ORG_ID"),
+        description="Sent as OpenAI-Organization, for keys that belong to several organizations.",
+    )
+    openai_project: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("AGENTHOST_OPENAI_PROJECT", "OPENAI_PROJECT_ID"),
+        description="Sent as OpenAI-Project.",
     )
     openai_model: str = Field(
         default="gpt-4o-mini", description="Model used when AGENTHOST_MODEL is unset."

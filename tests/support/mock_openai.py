@@ -117,6 +117,7 @@ class MockOpenAIServer:
     def __init__(self) -> None:
         self.requests: list[dict[str, object]] = []
         self.authorizations: list[str | None] = []
+        self.headers: list[dict[str, str]] = []
         self.disconnects = 0
         self._replies: deque[Reply] = deque()
         self._runner: web.AppRunner | None = None
@@ -158,6 +159,7 @@ class MockOpenAIServer:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(await request.json())
         self.authorizations.append(request.headers.get("Authorization"))
+        self.headers.append(dict(request.headers))
         reply = self._replies.popleft() if self._replies else ErrorReply(500, "no reply queued")
         if isinstance(reply, ErrorReply):
             body = {"error": {"message": reply.message, "type": "mock_error", "code": None}}

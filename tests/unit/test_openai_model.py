@@ -212,6 +212,8 @@ async def test_keyless_local_server_gets_a_placeholder_key(
     server.add(text_reply("ok"))
     await collect(models.make(api_key=None))
     assert server.authorizations == [f"Bearer {PLACEHOLDER_API_KEY}"]
+    assert "OpenAI-Organization" not in server.headers[0]
+    assert "OpenAI-Project" not in server.headers[0]
 
 
 async def test_tool_message_without_call_id_is_rejected_before_sending(
@@ -289,6 +291,8 @@ async def test_from_settings_uses_the_openai_settings(
     monkeypatch.chdir(tmp_path)  # no stray .env
     monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
     monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-test")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-test")
     settings = Settings(openai_context_window=4096, cache_dir=tmp_path / "cache")
     model = OpenAIChatModel.from_settings("llama3", settings)
     server.add(text_reply("ok"))
@@ -300,3 +304,5 @@ async def test_from_settings_uses_the_openai_settings(
     assert model.context_window == 4096
     assert server.requests[0]["model"] == "llama3"
     assert server.authorizations == [f"Bearer {API_KEY}"]
+    assert server.headers[0]["OpenAI-Organization"] == "org-test"
+    assert server.headers[0]["OpenAI-Project"] == "proj-test"

@@ -61,7 +61,7 @@ _T = TypeVar("_T")
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 PLACEHOLDER_API_KEY = "not-needed"
-"""Sent to keyless local servers (vLLM, Ollama): the SDK refuses to run without a key."""
+"""Sent to keyless local servers (vLLM, Ollama), which ignore it; some proxies want one."""
 _BYTES_PER_TOKEN = 4
 _FINISH_REASONS: dict[str, FinishReason] = {
     "stop": "stop",
@@ -76,6 +76,7 @@ class OpenAIChatModel:
 
     ``api_key`` may be omitted for a local server given by ``base_url``; with
     neither, there is nothing to talk to and ``ConfigurationError`` is raised.
+    ``organization`` and ``project`` go out as OpenAI's headers of those names.
     Timeouts are in seconds. ``max_retries`` counts extra attempts before the
     first chunk, spaced by jittered exponential backoff from ``retry_base_delay``
     up to ``retry_max_delay``, or by the server's ``Retry-After`` when it is at
@@ -88,6 +89,8 @@ class OpenAIChatModel:
         *,
         api_key: str | None = None,
         base_url: str | None = None,
+        organization: str | None = None,
+        project: str | None = None,
         context_window: int = 128_000,
         connect_timeout: float = 10.0,
         first_token_timeout: float = 60.0,
@@ -123,6 +126,8 @@ class OpenAIChatModel:
         self._upstream = UpstreamConnection(
             self._base_url,
             self._api_key,
+            organization=organization,
+            project=project,
             connect_timeout=connect_timeout,
             max_connections=max_connections,
             errors=self._errors,
@@ -139,6 +144,8 @@ class OpenAIChatModel:
             model,
             api_key=key.get_secret_value() if key is not None else None,
             base_url=settings.openai_base_url,
+            organization=settings.openai_organization,
+            project=settings.openai_project,
             context_window=settings.openai_context_window,
             connect_timeout=settings.openai_connect_timeout,
             first_token_timeout=settings.openai_first_token_timeout,

@@ -40,6 +40,8 @@ class UpstreamConnection:
         base_url: str,
         api_key: str,
         *,
+        organization: str | None = None,
+        project: str | None = None,
         connect_timeout: float,
         max_connections: int,
         errors: UpstreamErrors,
@@ -52,6 +54,10 @@ class UpstreamConnection:
             "Accept": "text/event-stream",
             "User-Agent": f"agenthost/{__version__}",
         }
+        if organization:
+            self._headers["OpenAI-Organization"] = organization
+        if project:
+            self._headers["OpenAI-Project"] = project
         self._connect_timeout = connect_timeout
         self._max_connections = max_connections
         self._errors = errors
