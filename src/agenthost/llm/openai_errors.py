@@ -4,8 +4,8 @@ The connection fails, or the server answers with an error status and body, or
 sends an ``error`` object in its stream, in the provider's own words. Callers
 of a ``ChatModel`` only ever see the agenthost tree, with a message that names
 the server, says what went wrong and what to change, and never carries the API
-key or a stack trace. ``UpstreamErrors`` holds what those
-messages need (host, model, the key to scrub) so the streaming code stays short.
+key or a stack trace. ``UpstreamErrors`` holds what those messages need (host,
+model, the key to scrub) so the streaming code stays short.
 """
 
 from __future__ import annotations
