@@ -21,7 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench.run import run_load
-from bench.scenarios import MANY_STREAMS, SCENARIOS, TARGETS
+from bench.scenarios import ALL_SCENARIOS, MANY_STREAMS, TARGETS
 from bench.servers import Pinning, run_target, run_upstream
 from bench.system import raise_open_files_limit
 
@@ -62,7 +62,7 @@ def summarise(raw: Path, *, top: int = 40, thread_frame: str = EVENT_LOOP_FRAME)
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scenario", default="a", help="a, b, c, d or many")
+    parser.add_argument("--scenario", default="a", help="a, b, c, d, t, r or many")
     parser.add_argument("--target", default="agenthost", choices=TARGETS)
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--rate", type=int, default=200, help="samples per second")
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         help="sample C frames too (pauses the server at each sample)",
     )
     args = parser.parse_args(argv)
-    scenarios = {s.key: s for s in (*SCENARIOS, MANY_STREAMS)}
+    scenarios = {s.key: s for s in (*ALL_SCENARIOS, MANY_STREAMS)}
     scenario = scenarios[args.scenario]
     spy = py_spy()
     raise_open_files_limit()

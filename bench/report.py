@@ -11,7 +11,7 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bench.scenarios import BASELINE, MANY_STREAMS, SCENARIOS, TARGETS, Scenario
+from bench.scenarios import ALL_SCENARIOS, BASELINE, MANY_STREAMS, TARGETS, Scenario
 
 Record = dict[str, object]
 CPU_RATIO_BUDGET = 1.5
@@ -236,7 +236,7 @@ def many_table(many: Sequence[Record]) -> str:
 def render(records: Sequence[Record], many: Sequence[Record]) -> str:
     parts = [
         scenario_table(records, s)
-        for s in SCENARIOS
+        for s in ALL_SCENARIOS
         if any(r["scenario"] == s.key for r in records)
     ]
     if many:

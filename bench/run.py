@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from bench import report
-from bench.scenarios import BASELINE, MANY_STREAMS, SCENARIOS, TARGETS, Scenario
+from bench.scenarios import ALL_SCENARIOS, BASELINE, MANY_STREAMS, TARGETS, Scenario
 from bench.servers import HOST, REPO, Pinning, Running, run_target, run_upstream, tail
 from bench.system import cpu_model, memory_gib, raise_open_files_limit
 
@@ -127,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--duration", type=float, default=10.0)
-    parser.add_argument("--scenarios", default="a,b,c,d")
+    parser.add_argument(
+        "--scenarios", default="a,b,c,d", help="a, b, c, d; also t and r (cost per token, request)"
+    )
     parser.add_argument("--targets", default=",".join(TARGETS))
     parser.add_argument("--no-many", action="store_true", help="skip the 2,000-stream check")
     parser.add_argument("--json", type=Path, help="also write every measurement here")
@@ -140,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     _stop_on_signals()
     raise_open_files_limit()
     pinning = Pinning.detect()
-    scenarios = [s for s in SCENARIOS if s.key in args.scenarios.split(",")]
+    scenarios = [s for s in ALL_SCENARIOS if s.key in args.scenarios.split(",")]
     targets = [t for t in TARGETS if t in args.targets.split(",")]
     print(
         f"# agenthost serving benchmark\n\n{machine_description(pinning)}; "

@@ -6,6 +6,11 @@ at once), so the server's own cost sets the pace. (d) is the same without
 streaming to the client. The many-streams check holds 2,000 streams open on
 one worker at once, each a slow model's (20 tokens a second apart), so that what
 is tested is holding that many streams, not the speed of one core.
+
+Two more scenarios, not run unless asked for (``--scenarios t,r``), split a
+server's cost in two: (t) replies of 500 tokens, so that per-request work is
+spread thin and what is left is the cost of a token; (r) replies of one token,
+so that what is measured is the cost of a request.
 """
 
 from __future__ import annotations
@@ -42,6 +47,23 @@ SCENARIOS = (
     Scenario("c", "64 clients, instant upstream", 64, INSTANT, ramp=0.5),
     Scenario("d", "64 clients, not streamed, instant upstream", 64, INSTANT, streaming=False),
 )
+SPLIT_SCENARIOS = (
+    Scenario(
+        "t",
+        "per token: 256 clients, 500 tokens 20 ms apart",
+        256,
+        UpstreamProfile(ttft_ms=50, gap_ms=20, tokens=500),
+        ramp=2.0,
+    ),
+    Scenario(
+        "r",
+        "per request: 64 clients, one-token replies, instant upstream",
+        64,
+        UpstreamProfile(ttft_ms=0, gap_ms=0, tokens=1),
+        ramp=0.5,
+    ),
+)
+ALL_SCENARIOS = SCENARIOS + SPLIT_SCENARIOS
 MANY_STREAMS = Scenario(
     "many",
     "2,000 concurrent streams, one worker",
