@@ -10,6 +10,7 @@ import pytest
 
 from agenthost.errors import ModelUnavailableError
 from agenthost.testing import FunctionModel, Reply, TestModel
+from tests.support.metrics import Scrape
 from tests.support.sse import Event, Parser, parse, tokens
 
 from .conftest import running_app, served_app
@@ -129,6 +130,32 @@ async def test_a_disconnected_client_does_not_stop_the_run() -> None:
             await asyncio.sleep(0.02)
         session = (await client.get(f"/sessions/{session_id}")).json()
     assert session["messages"][-1]["content"] == "".join(f"{n}," for n in range(30))
+
+
+async def test_a_disconnected_stream_ends_at_once_while_its_run_goes_on() -> None:
+    model = FunctionModel(lambda _: Reply(chunks=tuple(f"{n}," for n in range(60)), delay=0.05))
+    async with served_app(model) as (app, client):
+
+        async def open_streams() -> float:
+            return Scrape((await client.get("/metrics")).text).value("agenthost_active_streams")
+
+        async with client.stream("POST", "/chat/stream", json={"message": "go"}) as response:
+            parser = Parser()
+            first: list[Event] = []
+            async for chunk in response.aiter_text():
+                first.extend(parser.feed(chunk))
+                if len(first) >= 3:
+                    break
+            assert await open_streams() == 1
+        runs = app.state.services.runs
+        async with asyncio.timeout(1):  # the run still has about 3 s to go
+            while await open_streams():
+                await asyncio.sleep(0.02)
+        assert runs.active
+        while runs.active:
+            await asyncio.sleep(0.02)
+        session = (await client.get(f"/sessions/{first[0].data}")).json()
+    assert session["messages"][-1]["content"] == "".join(f"{n}," for n in range(60))
 
 
 async def test_finished_runs_stay_replayable(client: httpx.AsyncClient) -> None:

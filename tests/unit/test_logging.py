@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator
 
@@ -57,7 +58,7 @@ def test_a_json_line_has_the_fields_the_context_ids_and_the_extras() -> None:
     assert entry["level"] == "info"
     assert entry["logger"] == "agenthost.test"
     assert entry["time"].endswith("Z")
-    assert isinstance(entry["pid"], int)
+    assert entry["pid"] == os.getpid()
     assert entry["request_id"] == "req-1"
     assert entry["key_prefix"] == "ah_abc"
     assert "session_id" not in entry
@@ -127,3 +128,25 @@ def test_ensure_logging_leaves_a_configured_process_alone(
     restored_root.handlers[:] = []
     ensure_logging(Settings(log_format="json"))
     assert [h.get_name() for h in restored_root.handlers] == [HANDLER_NAME]
+
+
+def test_records_skip_the_process_lookup_and_lines_still_carry_each_process_id(
+    restored_root: logging.Logger,
+) -> None:
+    configure_logging(Settings(log_format="json"))
+    try:
+        made = record()
+        assert made.process is None  # no getpid system call per record
+        assert json.loads(JsonFormatter().format(made))["pid"] == os.getpid()
+        reading, writing = os.pipe()
+        child = os.fork()
+        if child == 0:  # a forked child logs its own id, not its parent's
+            os.write(writing, JsonFormatter().format(record()).encode())
+            os._exit(0)
+        os.close(writing)
+        with os.fdopen(reading, "rb") as pipe:
+            line = pipe.read()
+        os.waitpid(child, 0)
+        assert json.loads(line)["pid"] == child
+    finally:
+        logging.logProcesses = logging.logMultiprocessing = True

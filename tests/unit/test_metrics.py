@@ -33,7 +33,7 @@ def test_every_metric_is_named_by_the_house_rule() -> None:
     metrics.count_run("assistant", "completed")
     metrics.count_model_error("test", "ModelTimeoutError")
     metrics.record_rate_limited("tokens")
-    metrics.observe_store_operation("begin_turn", "memory", 0.001)
+    metrics.store_operation_timer("begin_turn", "memory")(0.001)
     scrape = Scrape(metrics.render().decode())
     families = {name for name, _ in scrape.samples if not name.endswith("_created")}
     assert families >= {

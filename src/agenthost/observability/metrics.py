@@ -22,7 +22,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -150,8 +150,9 @@ class Metrics:
         """A request refused for being over ``limit`` (``requests``, ``tokens``, ``streams``)."""
         self.rate_limited.labels(limit).inc()
 
-    def observe_store_operation(self, operation: str, backend: str, seconds: float) -> None:
-        self.store_duration.labels(operation, backend).observe(seconds)
+    def store_operation_timer(self, operation: str, backend: str) -> Callable[[float], None]:
+        """Records the seconds one store operation took; its labels are looked up once."""
+        return self.store_duration.labels(operation, backend).observe
 
     @property
     def content_type(self) -> str:

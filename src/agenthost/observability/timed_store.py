@@ -48,8 +48,7 @@ class TimedStore:
     def _timed(
         self, operation: str, method: Callable[..., Awaitable[object]]
     ) -> Callable[..., Awaitable[object]]:
-        observe = self._metrics.observe_store_operation
-        backend = self._backend
+        observe = self._metrics.store_operation_timer(operation, self._backend)
 
         @functools.wraps(method)
         async def timed(*args: object, **kwargs: object) -> object:
@@ -57,6 +56,6 @@ class TimedStore:
             try:
                 return await method(*args, **kwargs)
             finally:
-                observe(operation, backend, time.perf_counter() - started)
+                observe(time.perf_counter() - started)
 
         return timed

@@ -10,9 +10,11 @@ start a new event: it is always behind a ``data: `` prefix. The text has no CR
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from agenthost.runs.events import RunEvent
 from agenthost.runs.log import LogFollower
@@ -56,11 +58,54 @@ def event_stream(
     headers: dict[str, str] | None = None,
 ) -> StreamingResponse:
     """A ``text/event-stream`` response; ``None`` items in ``events`` become pings."""
-    return StreamingResponse(
+    return EventStreamResponse(
         _frames(events, retry_ms),
         media_type="text/event-stream; charset=utf-8",
         headers={**HEADERS, **(headers or {})},
     )
+
+
+class EventStreamResponse(StreamingResponse):
+    """Starlette's ``StreamingResponse``, without an anyio task group per response.
+
+    Starlette (for servers older than ASGI spec 2.4, uvicorn included) streams
+    in a task group whose second task waits for the client to disconnect; the
+    group, its cancel scopes and their ``current_task()`` calls were a
+    noticeable part of a request's CPU (docs/performance.md). Here the response
+    streams in its own task and one plain task waits for the disconnect: when
+    the client goes away, it cancels the stream, and the response ends quietly
+    as Starlette's does. A cancel from anywhere else still propagates.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        stream = asyncio.current_task()
+        if scope["type"] != "http" or stream is None:
+            await super().__call__(scope, receive, send)
+            return
+        watch = _DisconnectWatch(stream)
+        watcher = asyncio.create_task(watch.wait(receive))
+        try:
+            await self.stream_response(send)
+        except asyncio.CancelledError:
+            if not watch.cancelled or stream.uncancel() > 0:
+                raise
+        finally:
+            watch.streaming = False
+            watcher.cancel()
+
+
+class _DisconnectWatch:
+    def __init__(self, stream: asyncio.Task[object]) -> None:
+        self.stream = stream
+        self.streaming = True
+        self.cancelled = False
+
+    async def wait(self, receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        if self.streaming:
+            self.cancelled = True
+            self.stream.cancel()
 
 
 async def iterate_events(events: list[RunEvent]) -> AsyncIterator[RunEvent | None]:

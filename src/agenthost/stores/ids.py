@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
+import threading
 import uuid
 from datetime import datetime
 from typing import Final
@@ -31,8 +33,40 @@ _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 MAX_PAGE: Final = 500
 
 
+class _RandomIds:
+    """Random (version 4) UUIDs from the OS's random source, read 4 KiB at a time.
+
+    ``uuid.uuid4()`` reads 16 bytes with a system call per id, and a request
+    makes several ids; the bytes are the same kind, only read in bulk. A forked
+    child drops the bytes it inherited, so parent and child never share an id.
+    """
+
+    _BATCH = 4096
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # ingestion makes ids in worker threads
+        self._pool = b""
+        self._used = 0
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._lock = threading.Lock()
+        self._pool, self._used = b"", 0
+
+    def __call__(self) -> str:
+        with self._lock:
+            if self._used + 16 > len(self._pool):
+                self._pool, self._used = os.urandom(self._BATCH), 0
+            raw = self._pool[self._used : self._used + 16]
+            self._used += 16
+        return str(uuid.UUID(bytes=raw, version=4))
+
+
+_random_ids = _RandomIds()
+
+
 def new_id() -> str:
-    return str(uuid.uuid4())
+    return _random_ids()
 
 
 def new_session_id() -> SessionId:

@@ -30,6 +30,7 @@ from agenthost.runs.manager import TurnRequest
 from agenthost.server.capacity import reserve_capacity
 from agenthost.server.deps import AcceptingWork, OwnerDep, ServicesDep, SettingsDep
 from agenthost.server.errors import request_id_of
+from agenthost.server.sse import EventStreamResponse
 from agenthost.services import ServerServices
 from agenthost.settings import Settings
 from agenthost.stores.base import Owner, SessionId
@@ -107,7 +108,7 @@ async def chat_completions(
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         first = await anext(pieces)  # errors before the first piece answer with a status
         chunks = _chunks(first, pieces, completion_id, body.model, include_usage)
-        return StreamingResponse(chunks, media_type="text/event-stream; charset=utf-8")
+        return EventStreamResponse(chunks, media_type="text/event-stream; charset=utf-8")
     text: list[str] = []
     end: _End | None = None
     # Read to the end, not just to the _End piece: the turn's bookkeeping (metrics,
