@@ -114,25 +114,7 @@ async def test_resume_with_last_event_id_replays_exactly_what_was_missed() -> No
     assert session["messages"][-1]["content"] == tokens(seen) + tokens(rest)
 
 
-async def test_a_disconnected_client_does_not_stop_the_run() -> None:
-    model = FunctionModel(lambda _: Reply(chunks=tuple(f"{n}," for n in range(30)), delay=0.01))
-    async with served_app(model) as (app, client):
-        async with client.stream("POST", "/chat/stream", json={"message": "go"}) as response:
-            parser = Parser()
-            first: list[Event] = []
-            async for chunk in response.aiter_text():
-                first.extend(parser.feed(chunk))
-                if len(first) >= 3:
-                    break
-        session_id = first[0].data
-        runs = app.state.services.runs
-        while runs.active:
-            await asyncio.sleep(0.02)
-        session = (await client.get(f"/sessions/{session_id}")).json()
-    assert session["messages"][-1]["content"] == "".join(f"{n}," for n in range(30))
-
-
-async def test_a_disconnected_stream_ends_at_once_while_its_run_goes_on() -> None:
+async def test_a_dropped_client_s_stream_ends_at_once_and_its_run_still_finishes() -> None:
     model = FunctionModel(lambda _: Reply(chunks=tuple(f"{n}," for n in range(60)), delay=0.05))
     async with served_app(model) as (app, client):
 
