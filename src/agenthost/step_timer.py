@@ -9,10 +9,11 @@ cancels the waiting task, and the wait raises ``TimeoutError`` as
 ``asyncio.timeout`` would. Between waits the handle may fire and find nothing
 to do.
 
-The loop and the task are looked up once, at the first wait, because on Python
-3.11 each ``asyncio.get_running_loop()`` (also inside ``current_task()`` and
-``asyncio.timeout``) is a ``getpid`` system call, a cost per token otherwise.
-Every wait of one timer must run in that same task.
+The loop is looked up once, at the first wait, because on Python 3.11 each
+``asyncio.get_running_loop()`` (also inside ``current_task()`` without a loop,
+and ``asyncio.timeout``) is a ``getpid`` system call, a cost per token
+otherwise. Waits may run in different tasks (``asyncio.wait_for`` makes one
+per call), one at a time.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ class StepTimer:
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
-            self._task = asyncio.current_task()
+        # With the loop given, current_task() is a lookup, not a getpid: cheap per wait,
+        # and right even when successive waits run in different tasks.
+        self._task = asyncio.current_task(loop)
         self.expired = False
         self._due = loop.time() + limit
         if self._handle is None or self._due < self._armed_for:

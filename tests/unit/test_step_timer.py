@@ -97,3 +97,14 @@ async def test_many_waits_schedule_one_timer(monkeypatch: pytest.MonkeyPatch) ->
         for _ in range(50):
             await timer.wait(value_after(0), 30.0)
     assert len(scheduled) == 1
+
+
+async def test_waits_from_different_tasks_each_get_their_limit() -> None:
+    # asyncio.wait_for runs each step in a task of its own (Python 3.11).
+    with StepTimer() as timer:
+        assert await asyncio.create_task(timer.wait(value_after(0), 30.0)) == "chunk"
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await asyncio.create_task(timer.wait(value_after(10), 0.05))
+        assert timer.expired
+        assert time.monotonic() - started < 2

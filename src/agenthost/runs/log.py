@@ -138,7 +138,7 @@ class LogFollower:
     Besides iterating, ``ready()`` takes every event already in the log without
     waiting, so a response can send all of them in one write per wake-up
     instead of one per event. A run not in the log raises ``RunNotFoundError``
-    on the first step, as a generator would. One task iterates it.
+    on the first step, as a generator would.
     """
 
     def __init__(
