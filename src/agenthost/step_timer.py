@@ -28,7 +28,7 @@ _T = TypeVar("_T")
 
 
 class StepTimer:
-    """Bounds the waits of one task, one at a time; close it when the stream ends."""
+    """Bounds a stream's waits, one at a time; close it when the stream ends."""
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -67,6 +67,10 @@ class StepTimer:
             raise TimeoutError from None
         finally:
             self._waiting = False
+            if self._expiring:  # the step ended another way after our cancel: take it back
+                self._expiring = False
+                assert self._task is not None
+                self._task.uncancel()
 
     def close(self) -> None:
         if self._handle is not None:

@@ -108,3 +108,20 @@ async def test_waits_from_different_tasks_each_get_their_limit() -> None:
             await asyncio.create_task(timer.wait(value_after(10), 0.05))
         assert timer.expired
         assert time.monotonic() - started < 2
+
+
+async def test_a_step_that_swallows_the_cancel_leaves_the_timer_working() -> None:
+    async def stubborn() -> str:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            return "kept going"
+        return "never"
+
+    with StepTimer() as timer:
+        assert await timer.wait(stubborn(), 0.05) == "kept going"
+        task = asyncio.current_task()
+        assert task is not None
+        assert task.cancelling() == 0
+        with pytest.raises(TimeoutError):
+            await timer.wait(value_after(10), 0.05)
