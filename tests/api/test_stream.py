@@ -124,13 +124,17 @@ async def test_a_dropped_client_s_stream_ends_at_once_and_its_run_still_finishes
         async with client.stream("POST", "/chat/stream", json={"message": "go"}) as response:
             parser = Parser()
             first: list[Event] = []
-            async for chunk in response.aiter_text():
+            # Held in a name: a generator dropped after ``break`` is closed when collected,
+            # and that would close the connection before the check below.
+            chunks = response.aiter_text()
+            async for chunk in chunks:
                 first.extend(parser.feed(chunk))
                 if len(first) >= 3:
                     break
             assert await open_streams() == 1
+        # Leaving the block closes the connection: the client is gone.
         runs = app.state.services.runs
-        async with asyncio.timeout(1):  # the run still has about 3 s to go
+        async with asyncio.timeout(1.5):  # the run still has about 3 s to go
             while await open_streams():
                 await asyncio.sleep(0.02)
         assert runs.active

@@ -62,13 +62,13 @@ async def test_an_idle_follower_gets_pings_until_the_next_event() -> None:
     run_id = str(uuid.uuid4())
     log.open(run_id)
     follower = asyncio.create_task(collect(log, run_id, idle_timeout=0.05))
-    await asyncio.sleep(0.28)
+    await asyncio.sleep(0.5)
     log.append(run_id, token(1, "late"))
     await asyncio.sleep(0.01)
     log.append(run_id, RunEvent(2, "done", "1"))
     seen = await follower
     pings = seen.index(token(1, "late"))
-    assert 3 <= pings <= 6
+    assert 2 <= pings <= 11  # one per 50 ms of waiting, fewer on a loaded machine
     assert all(e is None for e in seen[:pings])
     assert seen[pings:] == [token(1, "late"), RunEvent(2, "done", "1")]
 
