@@ -32,7 +32,7 @@ from agenthost.knowledge.bundled import sync_bundled_docs
 from agenthost.knowledge.context import KnowledgeOptions
 from agenthost.knowledge.url import open_knowledge_index
 from agenthost.llm.base import ChatModel
-from agenthost.llm.breaker import with_circuit_breaker
+from agenthost.llm.breaker import CircuitBreakerModel, with_circuit_breaker
 from agenthost.llm.registry import resolve_model
 from agenthost.observability.telemetry import Telemetry, create_telemetry
 from agenthost.observability.timed_store import timed_store
@@ -171,6 +171,8 @@ async def open_server_services(
         open_store(settings.database_url, clock=clock, options=options) as opened,
     ):
         telemetry = create_telemetry(settings, clock=clock)
+        if isinstance(untraced.model, CircuitBreakerModel):
+            untraced.model.on_change(telemetry.metrics.circuit_listener(untraced.model.model_id))
         store = timed_store(opened, telemetry.metrics)
         core = replace(untraced, model=telemetry.wrap_model(untraced.model))
         holder = process_holder()

@@ -25,6 +25,7 @@ from fastapi import FastAPI
 from agenthost.llm.breaker import CircuitBreakerModel
 from agenthost.server.app import create_app
 from agenthost.stores.base import RunId, RunRecord
+from tests.support.metrics import Scrape
 from tests.support.mock_openai import (
     Drop,
     ErrorReply,
@@ -350,17 +351,33 @@ async def test_the_breaker_fails_fast_while_the_model_is_down_then_probes_it(
 ) -> None:
     server.add(ErrorReply(500, "boom"), ErrorReply(503, "down"))
     async with app_with_breaker(server) as (app, client):
+
+        async def circuit() -> tuple[float, float]:
+            scrape = Scrape((await client.get("/metrics")).text)
+            model = {"model": "openai:gpt-test"}
+            return (
+                scrape.value("agenthost_model_circuit_open", **model),
+                scrape.value("agenthost_model_circuit_opened_total", **model),
+            )
+
+        closed_at_start = await circuit()
         session_id = await new_session(client)
         failures = [await send(client, "chat", session_id) for _ in range(2)]
+        open_after_failures = await circuit()
         fast = await send(client, "chat", session_id)
         fast_stream = await send(client, "stream", session_id)
         assert len(server.requests) == 2  # failing fast never reaches the server
         await asyncio.sleep(COOLDOWN)
         server.add(text_reply("Back", " again."))
         probe = await send(client, "chat", session_id)
+        closed_after_probe = await circuit()
         server.add(text_reply("Still here."))
         after = await send(client, "stream", session_id)
         messages, runs = await stored(app, client, session_id)
+
+    assert closed_at_start == (0, 0)
+    assert open_after_failures == (1, 1)
+    assert closed_after_probe == (0, 1)
 
     assert [f.status for f in failures] == [502, 502]
     assert fast.status == 502

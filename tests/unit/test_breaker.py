@@ -193,6 +193,28 @@ async def test_breaker_reopens_when_the_probe_fails_with_a_longer_cooldown(
     assert (await refused(model)).retry_after == 30  # closing reset the cool-down
 
 
+async def test_breaker_tells_its_listeners_when_it_opens_and_closes(
+    upstream: Upstream, clock: ManualClock
+) -> None:
+    model = breaker(upstream, clock)
+    told: list[bool] = []
+    model.on_change(told.append)
+    upstream.fail(DOWN, 2)
+    upstream.add("fine")
+    for _ in range(3):
+        await call(model)  # two failures, then a success: still closed, nothing to tell
+    assert told == []
+    await open_breaker(upstream, model)
+    await refused(model)  # failing fast is not news
+    clock.advance(30)
+    upstream.fail(DOWN)
+    await call(model)  # the probe fails: open again
+    clock.advance(60)
+    upstream.add("back")
+    assert await call(model) == "back"
+    assert told == [True, True, False]
+
+
 @pytest.mark.parametrize(
     "error",
     [

@@ -34,6 +34,7 @@ def test_every_metric_is_named_by_the_house_rule() -> None:
     metrics.count_model_error("test", "ModelTimeoutError")
     metrics.record_rate_limited("tokens")
     metrics.store_operation_timer("begin_turn", "memory")(0.001)
+    metrics.circuit_listener("openai:gpt")(True)
     scrape = Scrape(metrics.render().decode())
     families = {name for name, _ in scrape.samples if not name.endswith("_created")}
     assert families >= {
@@ -46,6 +47,8 @@ def test_every_metric_is_named_by_the_house_rule() -> None:
         "agenthost_rate_limited_total",
         "agenthost_store_operation_duration_seconds_count",
         "agenthost_model_errors_total",
+        "agenthost_model_circuit_open",
+        "agenthost_model_circuit_opened_total",
     }
     assert (
         scrape.value(

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Literal, assert_never
 
@@ -88,6 +88,7 @@ class CircuitBreakerModel(WrappedModel):
         self._opened_at: float | None = None
         self._probe: _Ticket | None = None
         self._last_error: ModelError | None = None
+        self._listeners: list[Callable[[bool], None]] = []
 
     @classmethod
     def from_settings(
@@ -100,6 +101,13 @@ class CircuitBreakerModel(WrappedModel):
             cooldown=settings.breaker_cooldown_seconds,
             clock=clock,
         )
+
+    def on_change(self, listener: Callable[[bool], None]) -> None:
+        """Call ``listener(True)`` whenever the circuit opens, ``listener(False)`` when it closes.
+
+        A failed probe re-opens it: that is an opening too.
+        """
+        self._listeners.append(listener)
 
     @property
     def state(self) -> BreakerState:
@@ -156,6 +164,7 @@ class CircuitBreakerModel(WrappedModel):
     def _succeeded(self) -> None:
         if self._opened_at is not None:
             _log.warning("model %s answers again: circuit closed", self.model_id)
+            self._tell(is_open=False)
         self._failures = 0
         self._cooldown = self._base_cooldown
         self._opened_at = None
@@ -184,6 +193,11 @@ class CircuitBreakerModel(WrappedModel):
             self._failures,
             self._cooldown,
         )
+        self._tell(is_open=True)
+
+    def _tell(self, *, is_open: bool) -> None:
+        for listener in self._listeners:
+            listener(is_open)
 
 
 def with_circuit_breaker(

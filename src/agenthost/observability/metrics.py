@@ -109,6 +109,19 @@ class Metrics:
             buckets=STORE_BUCKETS,
             registry=registry,
         )
+        self.circuit_open: Gauge = Gauge(
+            "agenthost_model_circuit_open",
+            "1 while a remote model's circuit breaker is open (requests fail fast), else 0.",
+            ["model"],
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
+        self.circuit_opened: Counter = Counter(
+            "agenthost_model_circuit_opened_total",
+            "Times a remote model's circuit breaker opened (a failed probe re-opens it).",
+            ["model"],
+            registry=registry,
+        )
         self.model_errors: Counter = Counter(
             "agenthost_model_errors_total",
             "Turns the model failed, by model and error kind (the error's class).",
@@ -149,6 +162,19 @@ class Metrics:
     def record_rate_limited(self, limit: str) -> None:
         """A request refused for being over ``limit`` (``requests``, ``tokens``, ``streams``)."""
         self.rate_limited.labels(limit).inc()
+
+    def circuit_listener(self, model: str) -> Callable[[bool], None]:
+        """What a model's breaker calls when it opens or closes; the series start at 0."""
+        gauge = self.circuit_open.labels(model)
+        opened = self.circuit_opened.labels(model)
+        gauge.set(0)
+
+        def changed(is_open: bool) -> None:
+            gauge.set(1 if is_open else 0)
+            if is_open:
+                opened.inc()
+
+        return changed
 
     def store_operation_timer(self, operation: str, backend: str) -> Callable[[float], None]:
         """Records the seconds one store operation took; its labels are looked up once."""
