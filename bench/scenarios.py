@@ -24,6 +24,8 @@ BASELINE = "aiohttp-relay"
 TOKENS = 50
 PACED = UpstreamProfile(ttft_ms=50, gap_ms=20, tokens=TOKENS)
 INSTANT = UpstreamProfile(ttft_ms=0, gap_ms=0, tokens=TOKENS)
+LONG = UpstreamProfile(ttft_ms=50, gap_ms=20, tokens=500)
+ONE_TOKEN = UpstreamProfile(ttft_ms=0, gap_ms=0, tokens=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,20 +50,8 @@ SCENARIOS = (
     Scenario("d", "64 clients, not streamed, instant upstream", 64, INSTANT, streaming=False),
 )
 SPLIT_SCENARIOS = (
-    Scenario(
-        "t",
-        "per token: 256 clients, 500 tokens 20 ms apart",
-        256,
-        UpstreamProfile(ttft_ms=50, gap_ms=20, tokens=500),
-        ramp=2.0,
-    ),
-    Scenario(
-        "r",
-        "per request: 64 clients, one-token replies, instant upstream",
-        64,
-        UpstreamProfile(ttft_ms=0, gap_ms=0, tokens=1),
-        ramp=0.5,
-    ),
+    Scenario("t", "per token: 256 clients, 500 tokens 20 ms apart", 256, LONG, ramp=2.0),
+    Scenario("r", "per request: 64 clients, one instant token each", 64, ONE_TOKEN, ramp=0.5),
 )
 ALL_SCENARIOS = SCENARIOS + SPLIT_SCENARIOS
 MANY_STREAMS = Scenario(

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from starlette.types import Message, Scope
 
 from agenthost.errors import ModelUnavailableError
+from agenthost.server.sse import EventStreamResponse
 from agenthost.testing import FunctionModel, Reply, TestModel
 from tests.support.metrics import Scrape
 from tests.support.sse import Event, Parser, parse, tokens
@@ -200,3 +203,37 @@ async def test_idempotent_stream_retry_replays_the_same_events(path: str) -> Non
         retry = parse((await client.post(path, json={"message": "once"}, headers=headers)).text)
     assert retry.events == first.events
     assert len(model.requests) == 1
+
+
+async def test_an_event_stream_cancelled_from_elsewhere_is_not_taken_for_a_disconnect() -> None:
+    # Only the client leaving ends the stream quietly; a cancel from the server
+    # (a shutdown, a timeout around the request) must still reach the caller.
+    sent: list[Message] = []
+    client_gone = asyncio.Event()
+
+    async def receive() -> Message:
+        await client_gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def forever() -> AsyncIterator[bytes]:
+        while True:
+            yield b"data: x\n\n"
+            await asyncio.sleep(0.01)
+
+    scope: Scope = {"type": "http", "asgi": {"spec_version": "2.3"}}
+    cancelled = asyncio.create_task(EventStreamResponse(forever())(scope, receive, send))
+    await asyncio.sleep(0.05)
+    cancelled.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+
+    left = asyncio.create_task(EventStreamResponse(forever())(scope, receive, send))
+    await asyncio.sleep(0.05)
+    client_gone.set()
+    async with asyncio.timeout(2):
+        await left  # ends quietly
+    assert not left.cancelled()
+    assert sent[0]["type"] == "http.response.start"

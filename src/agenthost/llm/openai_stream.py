@@ -64,13 +64,14 @@ class UpstreamConnection:
         self._clock = clock
         self._session: aiohttp.ClientSession | None = None
 
-    def open(self) -> None:
+    def open(self) -> aiohttp.ClientSession:
         if self._session is None:
             # No read timeout: the model enforces first-token, idle and total budgets.
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._max_connections),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout),
             )
+        return self._session
 
     async def aclose(self) -> None:
         session, self._session = self._session, None
@@ -79,11 +80,10 @@ class UpstreamConnection:
 
     async def stream(self, body: dict[str, object]) -> ChunkReader:
         """POST ``body``; the reply's chunks once the server answered with success."""
-        self.open()
-        assert self._session is not None
+        session = self.open()
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         try:
-            response = await self._session.post(self._url, data=data, headers=self._headers)
+            response = await session.post(self._url, data=data, headers=self._headers)
         except (aiohttp.ClientError, TimeoutError) as error:
             raise self._errors.from_transport(error) from error
         if not 200 <= response.status < 300:

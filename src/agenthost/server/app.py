@@ -23,7 +23,7 @@ from agenthost.observability.logging import ensure_logging
 from agenthost.server.access import AccessMiddleware
 from agenthost.server.auth import Authorized
 from agenthost.server.errors import install_error_handlers
-from agenthost.server.heap import settle_heap
+from agenthost.server.heap import settle_heap as settle_start_up_heap
 from agenthost.server.lifecycle import on_stop_signal
 from agenthost.server.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from agenthost.server.routes import agents, chat, health, metrics, openai, page, runs, sessions
@@ -45,9 +45,17 @@ EXPOSED_HEADERS = [
 
 
 def create_app(
-    settings: Settings, *, model: ChatModel | None = None, clock: Clock | None = None
+    settings: Settings,
+    *,
+    model: ChatModel | None = None,
+    clock: Clock | None = None,
+    settle_heap: bool = False,
 ) -> FastAPI:
-    """The app; ``model`` and ``clock`` replace the configured ones (tests, embedding)."""
+    """The app; ``model`` and ``clock`` replace the configured ones (tests, embedding).
+
+    ``settle_heap`` tunes the process's garbage collector once started (``heap.py``):
+    for a process that only serves this app.
+    """
     ensure_logging(settings)
 
     @asynccontextmanager
@@ -59,8 +67,8 @@ def create_app(
             app.state.model_ready = True
             app.state.services = services
             app.state.telemetry = services.telemetry
-            if app.state.settle_heap:
-                settle_heap()
+            if settle_heap:
+                settle_start_up_heap()
             _announce(services, settings)
             recovery = asyncio.create_task(services.runs.recover_crashed_runs())
             stopping: list[asyncio.Task[None]] = []
@@ -92,7 +100,6 @@ def create_app(
     app.state.telemetry = None
     app.state.stopping = False
     app.state.model_ready = False
-    app.state.settle_heap = False
     app.state.session_counter = health.SessionCounter()
     install_error_handlers(app)
     app.include_router(health.router)
@@ -147,9 +154,6 @@ def _announce(services: ServerServices, settings: Settings) -> None:
 def create_app_from_environment() -> FastAPI:
     """For ``uvicorn --factory``: the app configured from ``AGENTHOST_*`` and ``.env``.
 
-    This is the serving process's own app, so it also tunes the process's
-    garbage collector once started (``heap.py``).
+    This is the serving process's own app, so it also settles the process's heap.
     """
-    app = create_app(Settings())
-    app.state.settle_heap = True
-    return app
+    return create_app(Settings(), settle_heap=True)

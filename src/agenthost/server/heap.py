@@ -4,7 +4,7 @@ CPython's cyclic collector runs a young-generation pass every 700 allocations
 of container objects, and now and then an old-generation pass over every
 object the process holds. A request allocates thousands of such objects, and
 the process holds hundreds of thousands from start-up (FastAPI's routes,
-pydantic's validators, the SDK, the knowledge base): in a profile of bench
+pydantic's validators, the knowledge base): in a profile of bench
 scenario (d) the collector took 16% of the server's CPU. Once the app has
 started, ``settle_heap`` moves everything start-up made into the permanent
 generation (``gc.freeze``: no pass looks at it again) and lets the young
