@@ -11,7 +11,8 @@ import pytest
 from starlette.types import Message, Scope
 
 from agenthost.errors import ModelUnavailableError
-from agenthost.server.sse import EventStreamResponse
+from agenthost.runs.events import RunEvent
+from agenthost.server.sse import EventStreamResponse, event_stream
 from agenthost.testing import FunctionModel, Reply, TestModel
 from tests.support.metrics import Scrape
 from tests.support.sse import Event, Parser, parse, tokens
@@ -237,3 +238,56 @@ async def test_an_event_stream_cancelled_from_elsewhere_is_not_taken_for_a_disco
         await left  # ends quietly
     assert not left.cancelled()
     assert sent[0]["type"] == "http.response.start"
+
+
+async def _sent_by(events: list[RunEvent | None]) -> list[Message]:
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        await asyncio.Event().wait()  # the client never leaves
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def items() -> AsyncIterator[RunEvent | None]:
+        for event in events:
+            yield event
+
+    scope: Scope = {"type": "http", "asgi": {"spec_version": "2.3"}}
+    await event_stream(items(), retry_ms=2500)(scope, receive, send)
+    return sent
+
+
+async def test_the_retry_hint_and_the_end_of_the_body_share_the_events_writes() -> None:
+    # One ASGI message (one write to the socket) fewer at each end of a stream:
+    # the hint goes with the first event, the final event ends the body.
+    sent = await _sent_by(
+        [RunEvent(1, "session", "s"), RunEvent(2, "token", " hi"), RunEvent(3, "done", "7")]
+    )
+    assert [m["type"] for m in sent] == ["http.response.start", *["http.response.body"] * 3]
+    bodies = [(m["body"], m["more_body"]) for m in sent[1:]]
+    assert bodies == [
+        (b"retry: 2500\n\nid: 1\nevent: session\ndata: s\n\n", True),
+        (b"id: 2\nevent: token\ndata:  hi\n\n", True),
+        (b"id: 3\nevent: done\ndata: 7\n\n", False),
+    ]
+    text = b"".join(body for body, _ in bodies).decode()
+    assert [e.event for e in parse(text).events] == ["session", "token", "done"]
+    assert parse(text).retry == 2500
+
+
+async def test_a_stream_that_starts_with_a_ping_sends_the_hint_with_it() -> None:
+    sent = await _sent_by([None, RunEvent(1, "error", '{"error":"x"}')])
+    assert [(m["body"], m.get("more_body")) for m in sent[1:]] == [
+        (b"retry: 2500\n\n: ping\n\n", True),
+        (b'id: 1\nevent: error\ndata: {"error":"x"}\n\n', False),
+    ]
+
+
+async def test_a_stream_without_a_final_event_still_ends_its_body() -> None:
+    sent = await _sent_by([RunEvent(1, "session", "s")])
+    assert [(m["body"], m.get("more_body")) for m in sent[1:]] == [
+        (b"retry: 2500\n\nid: 1\nevent: session\ndata: s\n\n", True),
+        (b"", False),
+    ]

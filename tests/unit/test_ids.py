@@ -6,7 +6,7 @@ import os
 import threading
 import uuid
 
-from agenthost.stores.ids import new_id
+from agenthost.stores.ids import new_hex_id, new_id
 
 
 def test_ids_are_canonical_random_uuids_and_never_repeat() -> None:
@@ -15,6 +15,16 @@ def test_ids_are_canonical_random_uuids_and_never_repeat() -> None:
     for made in ids[:300]:
         parsed = uuid.UUID(made)
         assert str(parsed) == made
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+
+
+def test_hex_ids_are_random_uuids_as_32_hex_digits() -> None:
+    ids = [new_hex_id() for _ in range(1_000)]
+    assert len(set(ids)) == len(ids)
+    for made in ids[:300]:
+        parsed = uuid.UUID(hex=made)
+        assert parsed.hex == made
         assert parsed.version == 4
         assert parsed.variant == uuid.RFC_4122
 

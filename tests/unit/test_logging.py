@@ -77,6 +77,27 @@ def test_a_json_line_carries_the_exception_and_odd_values_as_text() -> None:
     assert entry["when"].startswith("<object")
 
 
+def test_a_json_line_times_the_record_in_utc_to_the_millisecond() -> None:
+    formatter = JsonFormatter()
+    times = []
+    for created in (1_795_273_445.123456, 1_795_273_445.9994, 1_795_273_446.0):
+        made = record()
+        made.created, made.msecs = created, (created - int(created)) * 1000
+        times.append(json.loads(formatter.format(made))["time"])
+    assert times == [
+        "2026-11-21T15:04:05.123Z",
+        "2026-11-21T15:04:05.999Z",
+        "2026-11-21T15:04:06.000Z",
+    ]
+
+
+def test_a_json_line_keeps_text_readable_and_survives_what_orjson_refuses() -> None:
+    line = JsonFormatter().format(record("héllo 👋", big=2**70, odd="\ud800x"))
+    assert "héllo 👋" in line  # UTF-8, not \u escapes
+    entry = json.loads(line)
+    assert (entry["message"], entry["big"], entry["odd"]) == ("héllo 👋", 2**70, "\ud800x")
+
+
 def test_the_console_format_is_one_readable_line() -> None:
     with ids(run_id="run-9"):
         line = ConsoleFormatter().format(record("POST /chat %d", 200, latency_ms=1.5))

@@ -132,6 +132,16 @@ async def test_malformed_chunk_mid_stream_is_unavailable(
     assert len(server.requests) == 1
 
 
+async def test_a_chunk_only_pythons_json_parser_takes_is_still_read(
+    server: MockOpenAIServer, models: Models
+) -> None:
+    # NaN is not JSON, and orjson refuses it; servers written in Python send it anyway.
+    odd = '{"choices":[{"index":0,"delta":{"content":"lo"},"finish_reason":null}],"score":NaN}'
+    server.add(StreamReply((role_chunk(), text_chunk("Hel"), odd)))
+    events = await collect(models.make())
+    assert text_of(events) == "Hello"
+
+
 async def test_error_event_mid_stream_is_unavailable(
     server: MockOpenAIServer, models: Models
 ) -> None:

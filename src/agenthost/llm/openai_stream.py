@@ -8,9 +8,10 @@ than the rest of a streamed turn: it walks the request by reflection, then
 hands it through httpx2 and an aiohttp shim (docs/performance.md).
 
 ``ChunkReader`` reads the reply's bytes (one await per network read, however
-many chunks it holds), splits the server-sent-event lines and ``json.loads``-es
-each ``data:`` line into a plain dict when it is used, so a bad chunk fails
-only after the good ones before it. A JSON error, an ``error`` object sent
+many chunks it holds), splits the server-sent-event lines and parses each
+``data:`` line into a plain dict when it is used (orjson, or Python's parser
+for what orjson refuses), so a bad chunk fails only after the good ones before
+it. A JSON error, an ``error`` object sent
 mid-stream or a dropped connection raises the matching ``ModelError``.
 """
 
@@ -21,6 +22,7 @@ from collections import deque
 from typing import Any
 
 import aiohttp
+import orjson
 
 from agenthost import __version__
 from agenthost.clock import Clock
@@ -147,15 +149,22 @@ class ChunkReader:
 
     def _parse(self, payload: bytes) -> Chunk:
         try:
-            chunk = json.loads(payload)
-        except ValueError as error:
-            raise self._errors.malformed_chunk() from error
+            chunk = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            chunk = self._parse_leniently(payload)
         if not isinstance(chunk, dict):
             raise self._errors.malformed_chunk()
         reported = chunk.get("error")
         if reported:
             raise self._errors.mid_stream(reported)
         return chunk
+
+    def _parse_leniently(self, payload: bytes) -> object:
+        """What orjson refuses and Python's parser takes: a lone surrogate, NaN."""
+        try:
+            return json.loads(payload)
+        except ValueError as error:
+            raise self._errors.malformed_chunk() from error
 
     async def _drain(self) -> None:
         """Read what follows ``[DONE]``, so that the connection can go back to the pool."""

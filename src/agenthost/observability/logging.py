@@ -19,8 +19,11 @@ import json
 import logging
 import os
 import sys
-from datetime import UTC, datetime
+import time
+from datetime import datetime
 from typing import TYPE_CHECKING, TextIO
+
+import orjson
 
 from agenthost.observability import context
 
@@ -105,9 +108,10 @@ def wants_json(log_format: str) -> bool:
 def record_fields(record: logging.LogRecord) -> dict[str, object]:
     """The context's ids, then the record's ``extra`` fields."""
     fields: dict[str, object] = dict(context.snapshot())
-    for key, value in record.__dict__.items():
-        if key not in _RECORD_ATTRIBUTES and not key.startswith("_"):
-            fields[key] = value
+    attributes = record.__dict__
+    for key in attributes.keys() - _RECORD_ATTRIBUTES:  # what ``extra=`` added, if anything
+        if not key.startswith("_"):
+            fields[key] = attributes[key]
     return fields
 
 
@@ -127,6 +131,14 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
+        return dumps_line(entry)
+
+
+def dumps_line(entry: dict[str, object]) -> str:
+    """``entry`` as one line of JSON (UTF-8 text, not ASCII escapes; ``str()`` of the rest)."""
+    try:
+        return orjson.dumps(entry, default=str).decode()
+    except TypeError:  # what orjson refuses (a lone surrogate, an int over 64 bits)
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
@@ -181,9 +193,22 @@ class _ProcessId:
 _process_id = _ProcessId()
 
 
-def _timestamp(record: logging.LogRecord) -> str:
-    moment = datetime.fromtimestamp(record.created, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+class _Timestamps:
+    """``2026-11-21T15:04:05.123Z`` for a record, the date and time formatted once a second."""
+
+    def __init__(self) -> None:
+        self._last = (-1, "")  # one attribute, replaced whole: safe across threads
+
+    def __call__(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        last_second, prefix = self._last
+        if second != last_second:
+            prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._last = (second, prefix)
+        return f"{prefix}.{int(record.msecs):03d}Z"
+
+
+_timestamp = _Timestamps()
 
 
 def _one_line(text: str) -> str:

@@ -1,6 +1,11 @@
-"""``AccessMiddleware``: per request, one access-log line, the request metrics and a server span.
+"""``AccessMiddleware``: per request, its id, one access-log line, the request metrics and a span.
 
-Pure ASGI, and cheap on the streaming path: it looks at the response's start
+Every response carries ``X-Request-ID``: the client's when it is sane (1-128 of
+``A-Za-z0-9._:-``), else a new one; and the headers the request's handling
+asked for (``RateLimit-*``, see ``auth.add_response_headers``).
+
+Pure ASGI, and cheap on the streaming path: one middleware (one ``send``
+wrapper per message, not one per concern) that looks at the response's start
 (status, content type) and at its last body message, never at each chunk. The
 line and the metrics are recorded when the response ends (for an event stream,
 when the stream ends), just before its last bytes are sent, so a client that
@@ -19,6 +24,7 @@ request gets a server span and its response an ``X-Trace-ID`` header.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import TYPE_CHECKING
 
@@ -26,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agenthost.observability import context
 from agenthost.observability.metrics import UNMATCHED_ROUTE
+from agenthost.stores.ids import new_hex_id
 
 if TYPE_CHECKING:
     from agenthost.observability.telemetry import Telemetry
@@ -37,6 +44,8 @@ METRICS_ROUTE = "/metrics"
 # caller running requests in its own task (an in-process ASGI client) sees no leftovers.
 _REQUEST_IDS = (context.session_id, context.run_id, context.key_prefix)
 _EVENT_STREAM = b"text/event-stream"
+_SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+RESPONSE_HEADERS = "response_headers"
 
 
 class AccessMiddleware:
@@ -44,19 +53,58 @@ class AccessMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        app = scope.get("app")
-        telemetry: Telemetry | None = getattr(getattr(app, "state", None), "telemetry", None)
-        if scope["type"] != "http" or telemetry is None:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        await _Exchange(scope, telemetry).run(self.app, receive, send)
+        request_id = _request_id(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
+        context.request_id.set(request_id)
+        app = scope.get("app")
+        telemetry: Telemetry | None = getattr(getattr(app, "state", None), "telemetry", None)
+        if telemetry is None:  # not started (or stopped): the id, nothing to observe
+            await self.app(scope, receive, _IdSender(scope, request_id, send).send)
+            return
+        await _Exchange(scope, request_id, telemetry).run(self.app, receive, send)
+
+
+def _request_id(scope: Scope) -> str:
+    for key, value in scope["headers"]:
+        if key == b"x-request-id":
+            given = value.decode("latin-1")
+            return given if _SANE_ID.match(given) else new_hex_id()
+    return new_hex_id()
+
+
+def _response_headers(scope: Scope, request_id: str) -> list[tuple[bytes, bytes]]:
+    """``X-Request-ID`` and the headers the request's handling asked for."""
+    extra: dict[str, str] = scope.get("state", {}).get(RESPONSE_HEADERS, {})
+    return [
+        (b"x-request-id", request_id.encode()),
+        *((name.lower().encode(), value.encode()) for name, value in extra.items()),
+    ]
+
+
+class _IdSender:
+    def __init__(self, scope: Scope, request_id: str, send: Send) -> None:
+        self.scope = scope
+        self.request_id = request_id
+        self.downstream = send
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [
+                *message.get("headers", []),
+                *_response_headers(self.scope, self.request_id),
+            ]
+        await self.downstream(message)
 
 
 class _Exchange:
     """One request and its response, observed from arrival to the response's end."""
 
-    def __init__(self, scope: Scope, telemetry: Telemetry) -> None:
+    def __init__(self, scope: Scope, request_id: str, telemetry: Telemetry) -> None:
         self.scope = scope
+        self.request_id = request_id
         self.telemetry = telemetry
         self.started = time.perf_counter()
         self.status = 500  # what the client gets if the app fails before answering
@@ -94,11 +142,10 @@ class _Exchange:
                 break
         if self.stream:
             self.telemetry.metrics.stream_opened()
+        added = _response_headers(self.scope, self.request_id)
         if self.span is not None and self.telemetry.tracing is not None:
-            message["headers"] = [
-                *headers,
-                (b"x-trace-id", self.telemetry.tracing.trace_id(self.span)),
-            ]
+            added.append((b"x-trace-id", self.telemetry.tracing.trace_id(self.span)))
+        message["headers"] = [*headers, *added]
 
     def _finish(self) -> None:
         if self.done:

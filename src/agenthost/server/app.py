@@ -25,7 +25,7 @@ from agenthost.server.auth import Authorized
 from agenthost.server.errors import install_error_handlers
 from agenthost.server.heap import settle_heap as settle_start_up_heap
 from agenthost.server.lifecycle import on_stop_signal
-from agenthost.server.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from agenthost.server.middleware import BodyLimitMiddleware
 from agenthost.server.routes import agents, chat, health, metrics, openai, page, runs, sessions
 from agenthost.services import ServerServices, open_server_services
 from agenthost.settings import Settings
@@ -129,7 +129,6 @@ def create_app(
             max_age=600,
         )
     app.add_middleware(AccessMiddleware)
-    app.add_middleware(RequestIdMiddleware)
     return app
 
 

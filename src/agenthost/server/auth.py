@@ -17,10 +17,9 @@ from fastapi import Depends, Request
 from agenthost.auth.keys import Principal
 from agenthost.errors import PermissionDeniedError
 from agenthost.observability import context
+from agenthost.server.access import RESPONSE_HEADERS
 from agenthost.server.deps import services_of
 from agenthost.stores.base import ANY_OWNER, Owner, OwnerFilter
-
-RESPONSE_HEADERS = "response_headers"
 
 
 def credential(request: Request) -> str | None:
@@ -45,7 +44,7 @@ async def authorize(request: Request) -> Principal:
 
 
 def add_response_headers(request: Request, headers: dict[str, str]) -> None:
-    """Headers for whatever response this request gets (``RequestIdMiddleware`` adds them)."""
+    """Headers for whatever response this request gets (``AccessMiddleware`` adds them)."""
     request.scope.setdefault("state", {}).setdefault(RESPONSE_HEADERS, {}).update(headers)
 
 

@@ -1,12 +1,10 @@
-"""Pure ASGI middleware: request ids, and limits on what a request body may be.
+"""``BodyLimitMiddleware``: limits on what a request body may be.
 
 Pure ASGI (not ``BaseHTTPMiddleware``) because it sits on the streaming path:
-it must not buffer responses or add a task per request.
+it must not buffer responses or add a task per request. (Request ids are
+``access.AccessMiddleware``'s.)
 
-- ``RequestIdMiddleware``: every response carries ``X-Request-ID``, the
-  client's when it is sane (1-128 of ``A-Za-z0-9._:-``), else a new one, and
-  the headers the request's handling asked for (``RateLimit-*``).
-- ``BodyLimitMiddleware``: a body over ``max_bytes`` is refused with 413, from
+- A body over ``max_bytes`` is refused with 413, from
   ``Content-Length`` before reading (the server holds the client to it), or
   while reading a chunked body here; a body that is not JSON is refused with 415.
 """
@@ -14,44 +12,13 @@ it must not buffer responses or add a task per request.
 from __future__ import annotations
 
 import json
-import re
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agenthost.observability import context
 from agenthost.server.errors import envelope
 
-_SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _JSON_TYPES = ("application/json", "application/merged-patch+json")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-
-
-class RequestIdMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        given = _header(scope, b"x-request-id")
-        request_id = given if given and _SANE_ID.match(given) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
-        context.request_id.set(request_id)
-        raw_id = request_id.encode()
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                extra = scope["state"].get("response_headers", {})
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", raw_id),
-                    *((name.lower().encode(), value.encode()) for name, value in extra.items()),
-                ]
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
 
 
 class BodyLimitMiddleware:

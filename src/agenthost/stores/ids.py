@@ -12,7 +12,6 @@ import binascii
 import os
 import re
 import threading
-import uuid
 from datetime import datetime
 from typing import Final
 
@@ -53,20 +52,34 @@ class _RandomIds:
         self._lock = threading.Lock()
         self._pool, self._used = b"", 0
 
-    def __call__(self) -> str:
+    def raw(self) -> bytes:
+        """16 random bytes, with a version 4 UUID's version and variant bits."""
         with self._lock:
             if self._used + 16 > len(self._pool):
                 self._pool, self._used = os.urandom(self._BATCH), 0
-            raw = self._pool[self._used : self._used + 16]
+            raw = bytearray(self._pool[self._used : self._used + 16])
             self._used += 16
-        return str(uuid.UUID(bytes=raw, version=4))
+        raw[6] = (raw[6] & 0x0F) | 0x40
+        raw[8] = (raw[8] & 0x3F) | 0x80
+        return bytes(raw)
+
+    def __call__(self) -> str:
+        # What str(uuid.UUID(bytes=raw)) gives, without building the UUID object.
+        h = self.raw().hex()
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 _random_ids = _RandomIds()
 
 
 def new_id() -> str:
+    """A random UUID, canonical form."""
     return _random_ids()
+
+
+def new_hex_id() -> str:
+    """A random UUID as 32 hex digits (``uuid.uuid4().hex``), e.g. a request id."""
+    return _random_ids.raw().hex()
 
 
 def new_session_id() -> SessionId:

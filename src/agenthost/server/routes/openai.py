@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Literal
@@ -34,6 +33,7 @@ from agenthost.server.sse import EventStreamResponse
 from agenthost.services import ServerServices
 from agenthost.settings import Settings
 from agenthost.stores.base import Owner, SessionId
+from agenthost.stores.ids import new_hex_id
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -103,7 +103,7 @@ async def chat_completions(
         if session_id
         else _stateless_turn(body, request, services, settings)
     )
-    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    completion_id = f"chatcmpl-{new_hex_id()}"
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         first = await anext(pieces)  # errors before the first piece answer with a status
