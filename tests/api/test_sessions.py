@@ -130,12 +130,20 @@ async def test_ready_is_503_while_stopping() -> None:
     async with running_app() as (app, client):
         app.state.stopping = True
         response = await client.get("/ready")
-        refused = await client.post("/chat", json={"message": "hi"})
+        refused = [
+            await client.post("/chat", json={"message": "hi"}),
+            await client.post("/chat/stream", json={"message": "hi"}),
+            await client.post("/sessions", json={}),
+            await client.post(
+                "/v1/chat/completions",
+                json={"model": "assistant", "messages": [{"role": "user", "content": "hi"}]},
+            ),
+        ]
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
     assert response.json()["checks"]["server"] == "stopping"
-    assert refused.status_code == 503
-    assert refused.headers["retry-after"] == "5"
+    assert [r.status_code for r in refused] == [503] * 4
+    assert {r.headers["retry-after"] for r in refused} == {"5"}
 
 
 async def test_agents_lists_agents_with_their_tools(client: httpx.AsyncClient) -> None:

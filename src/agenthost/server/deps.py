@@ -6,6 +6,7 @@ dependency in its thread pool, a thread hop per dependency per request.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -35,6 +36,10 @@ async def get_settings(request: Request) -> Settings:
 
 async def get_owner(request: Request) -> Owner:
     """Who owns what this request touches: its API key's id (None with auth off)."""
+    return _owner(request)
+
+
+def _owner(request: Request) -> Owner:
     principal = getattr(request.state, "principal", None)
     return principal.key_id if principal is not None else None
 
@@ -45,7 +50,28 @@ async def accepting_work(request: Request) -> None:
         raise ServerStoppingError()
 
 
+@dataclass(frozen=True, slots=True)
+class Work:
+    """What a route that starts a reply needs: the services, the settings, the caller."""
+
+    services: ServerServices
+    settings: Settings
+    owner: Owner
+
+
+async def accept_work(request: Request) -> Work:
+    """``accepting_work``, services, settings and owner in one dependency.
+
+    The routes that start replies are the busiest: each dependency FastAPI solves
+    costs a request about as much as a store operation (docs/performance.md).
+    """
+    if getattr(request.app.state, "stopping", False):
+        raise ServerStoppingError()
+    return Work(services_of(request), request.app.state.settings, _owner(request))
+
+
 ServicesDep = Annotated[ServerServices, Depends(get_services)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 OwnerDep = Annotated[Owner, Depends(get_owner)]
 AcceptingWork = Depends(accepting_work)
+WorkDep = Annotated[Work, Depends(accept_work)]

@@ -21,7 +21,7 @@ from agenthost.runs.manager import RunInfo, RunOutcome, TurnRequest
 from agenthost.runs.replay import load_run, replay_events
 from agenthost.server.auth import add_response_headers
 from agenthost.server.capacity import reserve_capacity
-from agenthost.server.deps import AcceptingWork, OwnerDep, ServicesDep, SettingsDep
+from agenthost.server.deps import Work, WorkDep
 from agenthost.server.errors import request_id_of
 from agenthost.server.schemas import (
     ChatRequest,
@@ -34,7 +34,7 @@ from agenthost.server.schemas import (
 from agenthost.server.sse import event_stream, iterate_events
 from agenthost.services import ServerServices
 from agenthost.settings import Settings
-from agenthost.stores.base import Owner, RunId, SessionId
+from agenthost.stores.base import RunId, SessionId
 from agenthost.tools.toolset import ToolOutcome
 
 router = APIRouter(tags=["chat"])
@@ -52,17 +52,13 @@ ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
-@router.post("/chat", response_model=ChatResponse, responses=ERRORS, dependencies=[AcceptingWork])
+@router.post("/chat", response_model=ChatResponse, responses=ERRORS)
 async def chat(
-    body: ChatRequest,
-    request: Request,
-    services: ServicesDep,
-    settings: SettingsDep,
-    owner: OwnerDep,
-    idempotency_key: IdempotencyKey = None,
+    body: ChatRequest, request: Request, work: WorkDep, idempotency_key: IdempotencyKey = None
 ) -> ChatResponse:
     """Send a message and get the whole reply."""
-    info = await _start(body, request, services, settings, owner, idempotency_key)
+    services = work.services
+    info = await _start(body, request, work, idempotency_key)
     add_response_headers(request, _run_headers(info))  # on errors too: find the partial reply
     if services.runs.is_live(info.run_id):
         outcome = await services.runs.outcome(info.run_id)
@@ -91,18 +87,13 @@ async def chat(
     "/chat/stream",
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}, **ERRORS},
-    dependencies=[AcceptingWork],
 )
 async def chat_stream(
-    body: ChatRequest,
-    request: Request,
-    services: ServicesDep,
-    settings: SettingsDep,
-    owner: OwnerDep,
-    idempotency_key: IdempotencyKey = None,
+    body: ChatRequest, request: Request, work: WorkDep, idempotency_key: IdempotencyKey = None
 ) -> StreamingResponse:
     """Send a message and stream the reply as Server-Sent Events."""
-    info = await _start(body, request, services, settings, owner, idempotency_key)
+    services, settings = work.services, work.settings
+    info = await _start(body, request, work, idempotency_key)
     if await services.runs.available(info.run_id):
         events = services.runs.follow(info.run_id, idle_timeout=settings.sse_ping_seconds)
     else:
@@ -111,16 +102,13 @@ async def chat_stream(
 
 
 async def _start(
-    body: ChatRequest,
-    request: Request,
-    services: ServerServices,
-    settings: Settings,
-    owner: Owner,
-    idempotency_key: str | None,
+    body: ChatRequest, request: Request, work: Work, idempotency_key: str | None
 ) -> RunInfo:
-    _check_limits(body, settings)
-    fingerprint = _fingerprint(request.url.path, body)
+    services, owner = work.services, work.owner
+    _check_limits(body, work.settings)
+    fingerprint = ""
     if idempotency_key:
+        fingerprint = _fingerprint(request.url.path, body)
         record = await services.store.get_idempotency(
             owner, idempotency_key, fingerprint=fingerprint
         )

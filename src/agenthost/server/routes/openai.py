@@ -27,7 +27,7 @@ from agenthost.messages import Message, ToolCallId, Usage
 from agenthost.runs.events import LineEndings, to_json
 from agenthost.runs.manager import TurnRequest
 from agenthost.server.capacity import reserve_capacity
-from agenthost.server.deps import AcceptingWork, OwnerDep, ServicesDep, SettingsDep
+from agenthost.server.deps import ServicesDep, WorkDep
 from agenthost.server.errors import request_id_of
 from agenthost.server.sse import EventStreamResponse
 from agenthost.services import ServerServices
@@ -87,16 +87,15 @@ async def list_models(services: ServicesDep) -> dict[str, object]:
     }
 
 
-@router.post("/chat/completions", dependencies=[AcceptingWork], response_model=None)
+@router.post("/chat/completions", response_model=None)
 async def chat_completions(
     body: CompletionRequest,
     request: Request,
-    services: ServicesDep,
-    settings: SettingsDep,
-    owner: OwnerDep,
+    work: WorkDep,
     x_session_id: Annotated[str | None, Header(alias="X-Session-ID", max_length=64)] = None,
 ) -> dict[str, object] | StreamingResponse:
     """OpenAI's chat completions, answered by the agent named in ``model``."""
+    services, settings, owner = work.services, work.settings, work.owner
     session_id = body.session_id or x_session_id
     pieces = (
         _session_turn(body, SessionId(session_id), request, services, settings, owner)
