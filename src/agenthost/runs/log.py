@@ -58,11 +58,19 @@ class RunEventLog(Protocol):
     async def aclose(self) -> None: ...
 
 
+class EventSink(Protocol):
+    def push(self, event: RunEvent) -> None:
+        """Take an event as it is appended, in the appending task; must not raise."""
+        ...
+
+
 @dataclass
 class _Entry:
     events: list[RunEvent] = field(default_factory=list)
     # One future per waiting follower: a follower that is cancelled cancels only its own.
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
+    # Followers that take each event as it is appended (``LogFollower.attach``).
+    sinks: list[EventSink] = field(default_factory=list)
     closed_at: float | None = None
 
 
@@ -109,6 +117,9 @@ class MemoryRunEventLog:
                 if not waiter.done():
                     waiter.set_result(None)
             entry.waiters.clear()
+        if entry.sinks:
+            for sink in tuple(entry.sinks):
+                sink.push(event)
 
     def follow(
         self, run_id: str, *, after: int = 0, idle_timeout: float | None = None
@@ -137,8 +148,10 @@ class LogFollower:
 
     Besides iterating, ``ready()`` takes every event already in the log without
     waiting, so a response can send all of them in one write per wake-up
-    instead of one per event. A run not in the log raises ``RunNotFoundError``
-    on the first step, as a generator would.
+    instead of one per event; and once caught up, ``attach`` has the log push
+    each new event to a sink in the appending task, which saves the follower's
+    task a wake-up per event (``server.sse``). A run not in the log raises
+    ``RunNotFoundError`` on the first step, as a generator would.
     """
 
     def __init__(
@@ -187,6 +200,40 @@ class LogFollower:
         self._finished = True
         self._idle.close()
         raise StopAsyncIteration
+
+    @property
+    def idle_timeout(self) -> float | None:
+        return self._idle_timeout
+
+    def attach(self, sink: EventSink) -> bool:
+        """Have each event appended from now on pushed to ``sink``, which must ``take`` it.
+
+        False (nothing attached) unless the follower has started and has read
+        every event so far of a run that is still open.
+        """
+        entry = self._entry
+        if (
+            entry is None
+            or self._finished
+            or entry.closed_at is not None
+            or self._index != len(entry.events)
+        ):
+            return False
+        entry.sinks.append(sink)
+        return True
+
+    def detach(self, sink: EventSink) -> None:
+        if self._entry is not None and sink in self._entry.sinks:
+            self._entry.sinks.remove(sink)
+
+    def take(self, event: RunEvent) -> bool:
+        """Count ``event``, just appended, as read; False if events before it are unread."""
+        entry = self._entry
+        if entry is None or self._index != len(entry.events) - 1 or entry.events[-1] is not event:
+            return False
+        self._index += 1
+        self._finished = event.final
+        return True
 
     def ready(self) -> list[RunEvent]:
         """The events after the last one returned that are already in the log, taken now."""

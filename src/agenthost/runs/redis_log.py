@@ -70,15 +70,12 @@ class RedisRunEventLog:
             return True
         return bool(await self._redis.exists(KEY_PREFIX + run_id))
 
-    async def follow(
+    def follow(
         self, run_id: str, *, after: int = 0, idle_timeout: float | None = None
     ) -> AsyncIterator[RunEvent | None]:
-        if self._local.knows(run_id):
-            async for event in self._local.follow(run_id, after=after, idle_timeout=idle_timeout):
-                yield event
-            return
-        async for event in self._follow_remote(run_id, after, idle_timeout):
-            yield event
+        if self._local.knows(run_id):  # the in-process follower, with its shortcuts
+            return self._local.follow(run_id, after=after, idle_timeout=idle_timeout)
+        return self._follow_remote(run_id, after, idle_timeout)
 
     async def aclose(self) -> None:
         if self._flusher is not None:

@@ -6,15 +6,20 @@ text that looks like framing (``data:``, ``event:``, a blank line) can never
 start a new event: it is always behind a ``data: `` prefix. The text has no CR
 (the run turned CR and CRLF into LF), and SSE strips only the one space after
 ``data:``, so leading spaces survive too.
+
+Following a run of this process live, most events are written by the run's own
+task as they happen (``DirectWriter``): the response's task sleeps meanwhile,
+one task wake-up per event fewer on the busiest path of the server.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
+from typing import Any
 
 from starlette.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from agenthost.runs.events import RunEvent
 from agenthost.runs.log import LogFollower
@@ -39,7 +44,9 @@ class LastFrame(bytes):
     """The stream's last bytes: ``EventStreamResponse`` sends them with the end of the body."""
 
 
-async def _frames(events: AsyncIterator[RunEvent | None], retry_ms: int) -> AsyncIterator[bytes]:
+async def _frames(
+    events: AsyncIterator[RunEvent | None], retry_ms: int, direct: DirectWriter | None = None
+) -> AsyncIterator[bytes]:
     # The retry hint goes out with the first event, and the final event with the end
     # of the body: each is one write (one system call) fewer per response.
     pending = b"retry: %d\n\n" % retry_ms
@@ -59,6 +66,8 @@ async def _frames(events: AsyncIterator[RunEvent | None], retry_ms: int) -> Asyn
         if pending:
             data, pending = pending + data, b""
         yield LastFrame(data) if final else data
+        if direct is not None and not final:  # what was yielded has been sent
+            await direct.write()
     if pending:
         yield pending
 
@@ -70,11 +79,155 @@ def event_stream(
     headers: dict[str, str] | None = None,
 ) -> StreamingResponse:
     """A ``text/event-stream`` response; ``None`` items in ``events`` become pings."""
+    direct = DirectWriter(events) if isinstance(events, LogFollower) else None
     return EventStreamResponse(
-        _frames(events, retry_ms),
+        _frames(events, retry_ms, direct),
         media_type="text/event-stream; charset=utf-8",
         headers={**HEADERS, **(headers or {})},
+        direct=direct,
     )
+
+
+class DirectWriter:
+    """Writes a live run's events from the task that appends them, while the response sleeps.
+
+    A response following a run would wake once per event: the log wakes its
+    task, which frames the event and sends it. Once it has sent everything so
+    far, it attaches a sink to the log instead, and each new event is framed and
+    sent as it is appended, in the run's task. The response's task sleeps until
+    the final event (which it sends itself, as the end of the body), an idle
+    period (it sends a ping and attaches again), or a send that cannot finish
+    at once (a client reading slower than the run writes fills the socket's
+    buffer): the response's task finishes that send, and takes the events from
+    there on, as without this writer.
+    """
+
+    def __init__(self, follower: LogFollower) -> None:
+        self._follower = follower
+        self.send: Send | None = None
+        """The response's ``send``, set when it starts streaming."""
+
+    async def write(self) -> None:
+        """Let the run's task send its events, until one it must not send."""
+        follower, send = self._follower, self.send
+        if send is None:
+            return
+        loop = asyncio.get_running_loop()
+        while True:
+            sink = _Sink(follower, send, loop)
+            if not follower.attach(sink):
+                return  # events to read first, or the run has ended
+            try:
+                idled = await sink.stopped(follower.idle_timeout)
+                await sink.finish()
+            finally:
+                follower.detach(sink)
+                sink.discard()
+            if not idled:
+                return
+            await send({"type": "http.response.body", "body": PING, "more_body": True})
+
+
+class _Sink:
+    """One stretch of direct writes (see ``DirectWriter``)."""
+
+    def __init__(self, follower: LogFollower, send: Send, loop: asyncio.AbstractEventLoop) -> None:
+        self._follower = follower
+        self._send = send
+        self._loop = loop
+        self._stop = loop.create_future()
+        self._active = True
+        self._last_write = loop.time()
+        self._idle = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._unfinished: tuple[Generator[Any, Any, None], Any] | None = None
+        self._error: BaseException | None = None
+        self._idled = False
+
+    def push(self, event: RunEvent) -> None:
+        if not self._active:
+            return
+        if event.final or not self._follower.take(event):
+            self._stopping()  # the response's task sends it
+            return
+        message: Message = {"type": "http.response.body", "body": frame(event), "more_body": True}
+        step = self._send(message).__await__()
+        try:
+            waiting = next(step)
+        except StopIteration:  # sent
+            self._last_write = self._loop.time()
+            return
+        except BaseException as error:  # the response's task raises it
+            self._error = error
+        else:  # the send waits for the socket to drain: the response's task finishes it
+            self._unfinished = (step, waiting)
+        self._stopping()
+
+    async def stopped(self, idle: float | None) -> bool:
+        """Wait until the writes stop; True if that was for ``idle`` seconds without one."""
+        if idle is not None:
+            self._idle = idle
+            self._timer = self._loop.call_at(self._last_write + idle, self._check_idle)
+        try:
+            await self._stop
+        finally:
+            self._active = False
+            if self._timer is not None:
+                self._timer.cancel()
+        return self._idled
+
+    async def finish(self) -> None:
+        """Complete a send the run's task had to leave, or raise what a send raised."""
+        if self._unfinished is not None:
+            step, waiting = self._unfinished
+            self._unfinished = None
+            await _Resumed(step, waiting)
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def discard(self) -> None:
+        self._active = False
+        if self._unfinished is not None:  # the response is over (cancelled)
+            self._unfinished[0].close()
+            self._unfinished = None
+
+    def _check_idle(self) -> None:
+        due = self._last_write + self._idle
+        if self._loop.time() >= due:
+            self._idled = True
+            self._stopping()
+        else:
+            self._timer = self._loop.call_at(due, self._check_idle)
+
+    def _stopping(self) -> None:
+        self._active = False
+        if not self._stop.done():
+            self._stop.set_result(None)
+
+
+class _Resumed:
+    """The rest of an ``await`` that another task started and that stopped at ``waiting``."""
+
+    def __init__(self, step: Generator[Any, Any, None], waiting: Any) -> None:
+        self._step = step
+        self._waiting = waiting
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        step, waiting = self._step, self._waiting
+        while True:  # what ``yield from`` does, from the second step on
+            try:
+                value = yield waiting
+            except BaseException as error:
+                try:
+                    waiting = step.throw(error)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    waiting = step.send(value)
+                except StopIteration:
+                    return
 
 
 class EventStreamResponse(StreamingResponse):
@@ -87,7 +240,22 @@ class EventStreamResponse(StreamingResponse):
     streams in its own task and one plain task waits for the disconnect: when
     the client goes away, it cancels the stream, and the response ends quietly
     as Starlette's does. A cancel from anywhere else still propagates.
+
+    A ``LastFrame`` chunk is sent as the end of the body (uvicorn writes it and
+    the chunked encoding's terminator at once); anything after it is dropped.
+    ``direct`` is given the response's ``send`` when streaming starts.
     """
+
+    def __init__(
+        self,
+        content: AsyncIterator[bytes],
+        *,
+        direct: DirectWriter | None = None,
+        media_type: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(content, media_type=media_type, headers=headers)
+        self._direct = direct
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         stream = asyncio.current_task()
@@ -106,6 +274,8 @@ class EventStreamResponse(StreamingResponse):
             watcher.cancel()
 
     async def stream_response(self, send: Send) -> None:
+        if self._direct is not None:
+            self._direct.send = send
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
