@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import uuid
 
 import pytest
@@ -92,3 +93,27 @@ async def test_ready_hands_over_everything_already_logged() -> None:
 async def test_an_unknown_run_is_not_found() -> None:
     with pytest.raises(RunNotFoundError):
         await collect(MemoryRunEventLog(), str(uuid.uuid4()))
+
+
+async def test_a_closed_runs_events_stop_costing_the_garbage_collector() -> None:
+    log = MemoryRunEventLog()
+    run_id = str(uuid.uuid4())
+    log.open(run_id)
+    slow = log.follow(run_id)
+    events = [token(seq, f"t{seq}") for seq in range(1, 200)] + [RunEvent(200, "done", "0")]
+    for event in events[:100]:
+        log.append(run_id, event)
+    assert (await anext(slow)) == events[0]  # a follower midway when the run closes
+    for event in events[100:]:
+        log.append(run_id, event)
+    gc.collect()
+    before = len(gc.get_objects())
+    del events[:]
+    gc.collect()
+    # The 200 RunEvent objects are gone; what holds their content is not tracked.
+    assert len(gc.get_objects()) <= before - 190
+    assert [e async for e in slow] == [token(seq, f"t{seq}") for seq in range(2, 200)] + [
+        RunEvent(200, "done", "0")
+    ]
+    replayed = [e for e in await collect(log, run_id, after=197) if e is not None]
+    assert replayed == [token(198, "t198"), token(199, "t199"), RunEvent(200, "done", "0")]
