@@ -110,8 +110,8 @@ async def test_a_closed_runs_events_stop_costing_the_garbage_collector() -> None
     before = len(gc.get_objects())
     del events[:]
     gc.collect()
-    # The 200 RunEvent objects are gone; what holds their content is not tracked.
-    assert len(gc.get_objects()) <= before - 190
+    # The 200 RunEvent objects are gone; a handful of objects hold their content.
+    assert len(gc.get_objects()) <= before - 195
     assert [e async for e in slow] == [token(seq, f"t{seq}") for seq in range(2, 200)] + [
         RunEvent(200, "done", "0")
     ]
