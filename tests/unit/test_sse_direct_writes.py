@@ -16,6 +16,7 @@ from starlette.types import Message, Scope
 
 from agenthost.runs.events import RunEvent
 from agenthost.runs.log import MemoryRunEventLog
+from agenthost.server.access import BODY_SEND
 from agenthost.server.sse import event_stream
 from tests.support.sse import parse
 
@@ -171,3 +172,26 @@ async def test_a_resumed_follower_reads_what_it_missed_before_writing_directly()
     log.append(RUN, RunEvent(7, "done", "0"))
     await asyncio.wait_for(task, 2)
     assert text_of(client) == "3456"
+
+
+async def test_direct_writes_skip_the_layers_inside_the_access_middleware() -> None:
+    # The route's ``send`` passes through layers that watch only a response's start
+    # and end; the events in between go to the ``send`` the access middleware got.
+    log, client, outer = MemoryRunEventLog(), Client(), Client()
+    log.open(RUN)
+    log.append(RUN, RunEvent(1, "session", "s"))
+    scope: Scope = {**SCOPE, BODY_SEND: outer.send}
+    response = event_stream(log.follow(RUN), retry_ms=1000)
+    task = asyncio.create_task(response(scope, client.receive, client.send))
+    await until(lambda: len(client.bodies) == 1)
+    await asyncio.sleep(0.01)
+    log.append(RUN, token(2, "a"))
+    log.append(RUN, token(3, "b"))
+    log.append(RUN, RunEvent(4, "done", "0"))
+    await asyncio.wait_for(task, 2)
+    assert [m["type"] for m in client.sent] == ["http.response.start", *["http.response.body"] * 2]
+    assert client.sent[-1]["more_body"] is False
+    assert outer.bodies == [
+        b"id: 2\nevent: token\ndata: a\n\n",
+        b"id: 3\nevent: token\ndata: b\n\n",
+    ]

@@ -9,8 +9,7 @@ framing it for SSE is all that is left to do.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 EventKind = Literal[
     "session", "run", "token", "tool_call", "tool_result", "citations", "error", "done"
@@ -18,8 +17,9 @@ EventKind = Literal[
 FINAL_KINDS: frozenset[str] = frozenset({"done", "error"})
 
 
-@dataclass(frozen=True, slots=True)
-class RunEvent:
+class RunEvent(NamedTuple):
+    """One event; a named tuple because one is made per token (see ``TextDelta``)."""
+
     seq: int
     kind: EventKind
     data: str

@@ -108,6 +108,7 @@ class _LiveRun:
     outcome: asyncio.Future[RunOutcome]
     finishers: tuple[Finisher, ...] = ()
     stop_reason: StopReason | None = None
+    lease_lost: bool = False
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
@@ -140,6 +141,7 @@ class RunManager:
         self._max_steps = max_steps
         self._live: dict[RunId, _LiveRun] = {}
         self._accepting = True
+        self._renewal: asyncio.Task[None] | None = None
 
     @property
     def active(self) -> int:
@@ -192,6 +194,8 @@ class RunManager:
         live.publisher.opening(session_id, info.run_id, info.model, info.agent)
         self._live[info.run_id] = live
         live.task = asyncio.create_task(self._execute(live), name=f"run {info.run_id}")
+        if self._renewal is None or self._renewal.done():
+            self._renewal = asyncio.create_task(self._keep_leases(), name="lease renewal")
         return info
 
     async def check_owner(self, run_id: RunId, owner: OwnerFilter) -> SessionId:
@@ -270,6 +274,8 @@ class RunManager:
         tasks = [live.task for live in self._live.values() if live.task is not None]
         if tasks:
             await asyncio.wait(tasks, timeout=10)
+        if self._renewal is not None:
+            self._renewal.cancel()
         with contextlib.suppress(AgentHostError):  # runs that could not save themselves
             await self._store.mark_interrupted(self._holder)
 
@@ -284,7 +290,6 @@ class RunManager:
             run_id=live.info.run_id,
         )
         progress = TurnProgress()
-        keeper = asyncio.create_task(self._keep_lease(live))
         status: FinalRunStatus = "completed"
         error: AgentHostError | None = None
         messages: list[Message] = []
@@ -317,8 +322,6 @@ class RunManager:
         except Exception:
             logger.exception("run %s failed", live.info.run_id)
             status, error = "failed", AgentHostError("The reply failed because of a server error")
-        finally:
-            keeper.cancel()
         if status != "completed":
             messages = progress.messages()
         await self._finish(live, status, error, messages, progress)
@@ -380,17 +383,30 @@ class RunManager:
         )
         return [m.message for m in window if m.run_id != live.info.run_id]
 
-    async def _keep_lease(self, live: _LiveRun) -> None:
+    async def _keep_leases(self) -> None:
+        """Renew the lease of every running run every third of the lease time, while any run.
+
+        One task for all of them, not one per run: a run's lease is renewed at
+        most a third of the lease time after it was taken or last renewed.
+        """
         interval = self._lease_ttl.total_seconds() / 3
-        while True:
+        while self._live:
             await asyncio.sleep(interval)
-            try:
-                live.lease = await self._store.renew_lease(live.lease, self._lease_ttl)
-            except SessionBusyError:
+            running = [live for live in self._live.values() if not live.lease_lost]
+            await asyncio.gather(*(self._renew(live) for live in running))
+
+    async def _renew(self, live: _LiveRun) -> None:
+        try:
+            lease = await self._store.renew_lease(live.lease, self._lease_ttl)
+        except SessionBusyError:
+            if live.info.run_id in self._live:  # not just released by the run's end
+                live.lease_lost = True
                 logger.error("run %s lost its session's lease", live.info.run_id)
-                return
-            except AgentHostError as exc:
-                logger.warning("run %s: lease renewal failed: %s", live.info.run_id, exc.message)
+        except AgentHostError as exc:
+            logger.warning("run %s: lease renewal failed: %s", live.info.run_id, exc.message)
+        else:
+            if live.info.run_id in self._live:
+                live.lease = lease
 
 
 def _uncancel() -> None:

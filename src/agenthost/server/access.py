@@ -46,6 +46,13 @@ _REQUEST_IDS = (context.session_id, context.run_id, context.key_prefix)
 _EVENT_STREAM = b"text/event-stream"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 RESPONSE_HEADERS = "response_headers"
+BODY_SEND = "agenthost.body_send"
+"""Scope key: the ``send`` this middleware was given, for the middle of a long body.
+
+The layers inside (CORS, Starlette's exception handling, this middleware's own
+observer) look at a response's start and end only; a streamed response may send
+the messages in between, ``more_body`` set, straight here (``sse.DirectWriter``).
+"""
 
 
 class AccessMiddleware:
@@ -57,6 +64,7 @@ class AccessMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = _request_id(scope)
+        scope[BODY_SEND] = send
         scope.setdefault("state", {})["request_id"] = request_id
         context.request_id.set(request_id)
         app = scope.get("app")
