@@ -51,6 +51,12 @@ class _NoReservation:
         return None
 
 
+@dataclass
+class _NoSlot:
+    async def release(self) -> None:
+        return None
+
+
 class LimitsRateLimiter:
     def __init__(self, storage: Storage, streams: StreamTable, *, shared: bool) -> None:
         self._storage = storage
@@ -100,7 +106,9 @@ class LimitsRateLimiter:
 
     async def open_stream(self, principal: Principal, run_id: str) -> StreamSlot:
         limit = principal.limits.max_streams
-        return await _guard(self._streams.acquire(principal.limit_identity, run_id, limit or 0))
+        if not limit:  # nothing to count against: no table entry, no round trip
+            return _NoSlot()
+        return await _guard(self._streams.acquire(principal.limit_identity, run_id, limit))
 
     async def charge(self, item: RateLimitItem, principal: Principal, kind: str, cost: int) -> None:
         await _guard(self._window.hit(item, kind, principal.limit_identity, cost=cost))
