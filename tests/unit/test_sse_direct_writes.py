@@ -1,9 +1,11 @@
-"""A response following a live run: the run's task writes the events as it appends them.
+"""A response following a live run: the events are written without waking its task.
 
 The response's own task sends the first events, then sleeps while each new
-event goes out from inside ``append``; it wakes for the final event, for an
-idle ping, and for a send that cannot finish at once (a slow client), after
-which the events are its own again. Nothing is lost or reordered either way.
+event is taken as it is appended and written at the end of that turn of the
+event loop (several at once as one write), from a loop callback, not a task.
+The response's task wakes for the final event, for an idle ping, and for a
+send that cannot finish at once (a slow client), after which the events are its
+own again. Nothing is lost or reordered either way.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ SCOPE: Scope = {"type": "http", "asgi": {"spec_version": "2.3"}}
 
 
 class Client:
-    """The ASGI server's side of one response: what was sent, and a gate to hold sends."""
+    """The ASGI server's side of one response: what was sent, from where, and a gate."""
 
     def __init__(self) -> None:
         self.sent: list[Message] = []
+        self.senders: list[asyncio.Task[object] | None] = []  # the task of each body send
         self.open = asyncio.Event()
         self.open.set()
         self.hold_at: int | None = None  # the body message (1-based) whose send waits for ``open``
@@ -42,6 +45,7 @@ class Client:
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.body":
             number = len(self.bodies) + 1
+            self.senders.append(asyncio.current_task())
             if number == self.fail_at:
                 raise OSError("the socket broke")
             if number == self.hold_at:
@@ -59,6 +63,13 @@ def token(seq: int, text: str) -> RunEvent:
     return RunEvent(seq, "token", text)
 
 
+def framed(*events: RunEvent) -> bytes:
+    return b"".join(
+        b"id: %d\nevent: %s\ndata: %s\n\n" % (e.seq, e.kind.encode(), e.data.encode())
+        for e in events
+    )
+
+
 async def until(condition: Callable[[], bool]) -> None:
     async with asyncio.timeout(2):
         while not condition():
@@ -66,52 +77,68 @@ async def until(condition: Callable[[], bool]) -> None:
 
 
 async def started(
-    log: MemoryRunEventLog, client: Client, idle: float | None = None
+    log: MemoryRunEventLog, client: Client, idle: float | None = None, scope: Scope = SCOPE
 ) -> asyncio.Task[None]:
     log.open(RUN)
     log.append(RUN, RunEvent(1, "session", "s"))
     response = event_stream(log.follow(RUN, idle_timeout=idle), retry_ms=1000)
-    task = asyncio.create_task(response(SCOPE, client.receive, client.send))
+    task = asyncio.create_task(response(scope, client.receive, client.send))
     await until(lambda: len(client.bodies) == 1)  # retry hint and session event
     await asyncio.sleep(0.01)  # the response has attached its writer
     return task
 
 
 def text_of(client: Client) -> str:
-    return "".join(
-        e.data for e in parse(b"".join(client.bodies).decode()).events if e.event == "token"
-    )
+    events = parse(b"".join(client.bodies).decode()).events
+    return "".join(e.data for e in events if e.event == "token")
 
 
-async def test_events_go_out_inside_append_and_the_final_one_ends_the_body() -> None:
+async def test_events_go_out_without_the_responses_task_and_the_final_one_ends_the_body() -> None:
     log, client = MemoryRunEventLog(), Client()
     response = await started(log, client)
-    for seq, text in enumerate(["Hel", "lo", " you"], start=2):
-        log.append(RUN, token(seq, text))
-        # No await since the append: the run's task itself wrote the event.
-        assert client.bodies[-1] == b"id: %d\nevent: token\ndata: %s\n\n" % (seq, text.encode())
+    log.append(RUN, token(2, "Hel"))
+    await asyncio.sleep(0)  # one turn of the loop
+    assert client.bodies[-1] == framed(token(2, "Hel"))
+    log.append(RUN, token(3, "lo"))
+    log.append(RUN, token(4, " you"))  # appended in the same turn: one write
+    await asyncio.sleep(0)
+    assert client.bodies[-1] == framed(token(3, "lo"), token(4, " you"))
+    assert client.senders[0] is response  # the first write is the response task's
+    assert client.senders[1:] == [None, None]  # the others come from a loop callback
     log.append(RUN, RunEvent(5, "done", "9"))
-    assert len(client.bodies) == 4  # the final event is the response task's to send
     await asyncio.wait_for(response, 2)
     assert client.sent[-1] == {
         "type": "http.response.body",
-        "body": b"id: 5\nevent: done\ndata: 9\n\n",
+        "body": framed(RunEvent(5, "done", "9")),
         "more_body": False,
     }
+    assert client.senders[-1] is response
     assert text_of(client) == "Hello you"
+
+
+async def test_events_taken_before_the_final_one_are_written_before_it() -> None:
+    log, client = MemoryRunEventLog(), Client()
+    response = await started(log, client)
+    log.append(RUN, token(2, "a"))
+    log.append(RUN, RunEvent(3, "done", "0"))  # same turn: "a" is taken, not yet written
+    await asyncio.wait_for(response, 2)
+    assert client.bodies[1:] == [framed(token(2, "a")), framed(RunEvent(3, "done", "0"))]
 
 
 async def test_a_send_that_must_wait_is_finished_by_the_response_and_nothing_is_reordered() -> None:
     log, client = MemoryRunEventLog(), Client()
     response = await started(log, client)
-    client.hold_at = 3  # the second token's send waits, as for a full socket buffer
+    client.hold_at = 3  # the second direct write waits, as for a full socket buffer
     log.append(RUN, token(2, "a"))
+    await asyncio.sleep(0)
     log.append(RUN, token(3, "b"))
+    await asyncio.sleep(0)
     for seq in range(4, 40):  # the run goes on meanwhile: these wait in the log
         log.append(RUN, token(seq, str(seq)))
-    assert len(client.bodies) == 2
+        await asyncio.sleep(0)
+    assert len(client.sent) == 3  # the start, the session event and "a"
     client.open.set()
-    await until(lambda: len(client.bodies) >= 3)
+    await until(lambda: len(client.bodies) >= 4)
     log.append(RUN, token(40, "!"))
     log.append(RUN, RunEvent(41, "done", "0"))
     await asyncio.wait_for(response, 2)
@@ -123,12 +150,12 @@ async def test_a_send_that_must_wait_is_finished_by_the_response_and_nothing_is_
 async def test_a_failing_send_fails_the_response_not_the_run() -> None:
     log, client = MemoryRunEventLog(), Client()
     response = await started(log, client)
-    client.fail_at = 3
-    log.append(RUN, token(2, "a"))
-    log.append(RUN, token(3, "b"))  # the send raises inside append: append must not
-    log.append(RUN, token(4, "c"))
+    client.fail_at = 2
+    log.append(RUN, token(2, "a"))  # its write raises in a loop callback, not in append
+    log.append(RUN, token(3, "b"))
     with pytest.raises(OSError, match="the socket broke"):
         await asyncio.wait_for(response, 2)
+    log.append(RUN, token(4, "c"))
     log.append(RUN, RunEvent(5, "done", "0"))  # the run still ends normally
     assert [e.seq for e in [e async for e in log.follow(RUN) if e]] == [1, 2, 3, 4, 5]
 
@@ -138,7 +165,9 @@ async def test_an_idle_run_gets_pings_between_direct_writes() -> None:
     response = await started(log, client, idle=0.05)
     await until(lambda: b": ping\n\n" in client.bodies)
     log.append(RUN, token(2, "late"))
-    assert client.bodies[-1] == b"id: 2\nevent: token\ndata: late\n\n"  # direct again
+    await asyncio.sleep(0)
+    assert client.bodies[-1] == framed(token(2, "late"))
+    assert client.senders[-1] is None  # direct again after the ping
     await until(lambda: client.bodies.count(b": ping\n\n") >= 2)
     log.append(RUN, RunEvent(3, "done", "0"))
     await asyncio.wait_for(response, 2)
@@ -150,12 +179,14 @@ async def test_a_client_that_leaves_mid_send_detaches_and_the_run_goes_on() -> N
     response = await started(log, client)
     client.hold_at = 2
     log.append(RUN, token(2, "a"))  # this send waits forever: the client is gone
+    await asyncio.sleep(0)
     client.gone.set()
     await asyncio.wait_for(response, 2)  # ends quietly, as for any disconnect
     for seq in range(3, 10):
         log.append(RUN, token(seq, "x"))  # nobody writes these, nothing raises
+        await asyncio.sleep(0)
     log.append(RUN, RunEvent(10, "done", "0"))
-    assert len(client.bodies) == 1
+    assert len(client.sent) == 2  # the start and the session event
 
 
 async def test_a_resumed_follower_reads_what_it_missed_before_writing_directly() -> None:
@@ -168,7 +199,9 @@ async def test_a_resumed_follower_reads_what_it_missed_before_writing_directly()
     await until(lambda: len(client.bodies) == 1)  # 3, 4 and 5 in one write
     await asyncio.sleep(0.01)
     log.append(RUN, token(6, "6"))
-    assert client.bodies[-1] == b"id: 6\nevent: token\ndata: 6\n\n"
+    await asyncio.sleep(0)
+    assert client.bodies[-1] == framed(token(6, "6"))
+    assert client.senders[-1] is None
     log.append(RUN, RunEvent(7, "done", "0"))
     await asyncio.wait_for(task, 2)
     assert text_of(client) == "3456"
@@ -178,20 +211,12 @@ async def test_direct_writes_skip_the_layers_inside_the_access_middleware() -> N
     # The route's ``send`` passes through layers that watch only a response's start
     # and end; the events in between go to the ``send`` the access middleware got.
     log, client, outer = MemoryRunEventLog(), Client(), Client()
-    log.open(RUN)
-    log.append(RUN, RunEvent(1, "session", "s"))
-    scope: Scope = {**SCOPE, BODY_SEND: outer.send}
-    response = event_stream(log.follow(RUN), retry_ms=1000)
-    task = asyncio.create_task(response(scope, client.receive, client.send))
-    await until(lambda: len(client.bodies) == 1)
-    await asyncio.sleep(0.01)
+    response = await started(log, client, scope={**SCOPE, BODY_SEND: outer.send})
     log.append(RUN, token(2, "a"))
+    await asyncio.sleep(0)
     log.append(RUN, token(3, "b"))
     log.append(RUN, RunEvent(4, "done", "0"))
-    await asyncio.wait_for(task, 2)
+    await asyncio.wait_for(response, 2)
     assert [m["type"] for m in client.sent] == ["http.response.start", *["http.response.body"] * 2]
     assert client.sent[-1]["more_body"] is False
-    assert outer.bodies == [
-        b"id: 2\nevent: token\ndata: a\n\n",
-        b"id: 3\nevent: token\ndata: b\n\n",
-    ]
+    assert outer.bodies == [framed(token(2, "a")), framed(token(3, "b"))]

@@ -137,7 +137,12 @@ class DirectWriter:
 
 
 class _Sink:
-    """One stretch of direct writes (see ``DirectWriter``)."""
+    """One stretch of direct writes (see ``DirectWriter``).
+
+    The events appended in one turn of the event loop go out as one write: a
+    model server that sends many tokens at once (one network read) costs one
+    system call, not one per token, as in the response's own task (``ready``).
+    """
 
     def __init__(self, follower: LogFollower, send: Send, loop: asyncio.AbstractEventLoop) -> None:
         self._follower = follower
@@ -145,6 +150,7 @@ class _Sink:
         self._loop = loop
         self._stop = loop.create_future()
         self._active = True
+        self._frames: list[bytes] = []  # taken, to be written at the end of this loop turn
         self._last_write = loop.time()
         self._idle = 0.0
         self._timer: asyncio.TimerHandle | None = None
@@ -158,18 +164,9 @@ class _Sink:
         if event.final or not self._follower.take(event):
             self._stopping()  # the response's task sends it
             return
-        message: Message = {"type": "http.response.body", "body": frame(event), "more_body": True}
-        step = self._send(message).__await__()
-        try:
-            waiting = next(step)
-        except StopIteration:  # sent
-            self._last_write = self._loop.time()
-            return
-        except BaseException as error:  # the response's task raises it
-            self._error = error
-        else:  # the send waits for the socket to drain: the response's task finishes it
-            self._unfinished = (step, waiting)
-        self._stopping()
+        if not self._frames:
+            self._loop.call_soon(self._flush)
+        self._frames.append(frame(event))
 
     async def stopped(self, idle: float | None) -> bool:
         """Wait until the writes stop; True if that was for ``idle`` seconds without one."""
@@ -196,9 +193,29 @@ class _Sink:
 
     def discard(self) -> None:
         self._active = False
+        self._frames.clear()
         if self._unfinished is not None:  # the response is over (cancelled)
             self._unfinished[0].close()
             self._unfinished = None
+
+    def _flush(self) -> None:
+        frames = self._frames
+        if not frames or not self._active:
+            return
+        body = frames[0] if len(frames) == 1 else b"".join(frames)
+        frames.clear()
+        message: Message = {"type": "http.response.body", "body": body, "more_body": True}
+        step = self._send(message).__await__()
+        try:
+            waiting = next(step)
+        except StopIteration:  # sent
+            self._last_write = self._loop.time()
+            return
+        except BaseException as error:  # the response's task raises it
+            self._error = error
+        else:  # the send waits for the socket to drain: the response's task finishes it
+            self._unfinished = (step, waiting)
+        self._stopped_writing()
 
     def _check_idle(self) -> None:
         due = self._last_write + self._idle
@@ -209,6 +226,10 @@ class _Sink:
             self._timer = self._loop.call_at(due, self._check_idle)
 
     def _stopping(self) -> None:
+        self._flush()  # what was taken goes out before the response's task goes on
+        self._stopped_writing()
+
+    def _stopped_writing(self) -> None:
         self._active = False
         if not self._stop.done():
             self._stop.set_result(None)
