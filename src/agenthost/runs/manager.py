@@ -177,6 +177,7 @@ class RunManager:
         context.session_id.set(session_id)  # for the request's access-log line
         context.run_id.set(info.run_id)
         self._log.open(info.run_id)
+        loop = asyncio.get_running_loop()  # once: each lookup is a getpid on Python 3.11
         live = _LiveRun(
             info=info,
             agent=agent,
@@ -189,13 +190,13 @@ class RunManager:
             ),
             finishers=request.finishers,
             publisher=RunPublisher(self._log, info.run_id, request_id=request.request_id),
-            outcome=asyncio.get_running_loop().create_future(),
+            outcome=loop.create_future(),
         )
         live.publisher.opening(session_id, info.run_id, info.model, info.agent)
         self._live[info.run_id] = live
-        live.task = asyncio.create_task(self._execute(live), name=f"run {info.run_id}")
+        live.task = loop.create_task(self._execute(live), name=f"run {info.run_id}")
         if self._renewal is None or self._renewal.done():
-            self._renewal = asyncio.create_task(self._keep_leases(), name="lease renewal")
+            self._renewal = loop.create_task(self._keep_leases(), name="lease renewal")
         return info
 
     async def check_owner(self, run_id: RunId, owner: OwnerFilter) -> SessionId:

@@ -289,12 +289,13 @@ class EventStreamResponse(StreamingResponse):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._direct is not None:
             self._direct.body_send = scope.get(BODY_SEND)
-        stream = asyncio.current_task()
+        loop = asyncio.get_running_loop()  # once: each lookup is a getpid on Python 3.11
+        stream = asyncio.current_task(loop)
         if scope["type"] != "http" or stream is None:
             await super().__call__(scope, receive, send)
             return
         watch = _DisconnectWatch(stream)
-        watcher = asyncio.create_task(watch.wait(receive))
+        watcher = loop.create_task(watch.wait(receive))
         try:
             await self.stream_response(send)
         except asyncio.CancelledError:
