@@ -151,11 +151,29 @@ def test_ensure_logging_leaves_a_configured_process_alone(
     assert [h.get_name() for h in restored_root.handlers] == [HANDLER_NAME]
 
 
+class _Keeper(logging.Handler):
+    def __init__(self, into: list[logging.LogRecord]) -> None:
+        super().__init__()
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.append(record)
+
+
 def test_records_skip_the_process_lookup_and_lines_still_carry_each_process_id(
     restored_root: logging.Logger,
 ) -> None:
+    source_file = logging._srcfile
     configure_logging(Settings(log_format="json"))
     try:
+        kept: list[logging.LogRecord] = []
+        keeper = _Keeper(kept)
+        logger = logging.getLogger("agenthost.test.lookups")
+        logger.addHandler(keeper)
+        logger.warning("x")
+        logger.removeHandler(keeper)
+        # Neither the thread nor the calling function is looked up: no format shows them.
+        assert (kept[0].thread, kept[0].funcName) == (None, "(unknown function)")
         made = record()
         assert made.process is None  # no getpid system call per record
         assert json.loads(JsonFormatter().format(made))["pid"] == os.getpid()
@@ -170,4 +188,5 @@ def test_records_skip_the_process_lookup_and_lines_still_carry_each_process_id(
         os.waitpid(child, 0)
         assert json.loads(line)["pid"] == child
     finally:
-        logging.logProcesses = logging.logMultiprocessing = True
+        logging.logProcesses = logging.logMultiprocessing = logging.logThreads = True
+        logging._srcfile = source_file

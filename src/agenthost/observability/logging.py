@@ -72,8 +72,12 @@ def configure_logging(settings: Settings) -> None:
     """
     # Records need not ask the OS for the process id (a system call per record):
     # the JSON line takes it from ``_process_id``, and nothing here shows the name.
+    # Nor look up the thread, or walk the stack for the calling function and line:
+    # neither format shows them (the logging HOWTO's "Optimization" switches).
     logging.logProcesses = False
     logging.logMultiprocessing = False
+    logging.logThreads = False
+    logging._srcfile = None
     _process_id.watch_forks()
     handler = _StderrHandler()
     handler.set_name(HANDLER_NAME)
