@@ -73,7 +73,8 @@ class ClosedEvents(Sequence[RunEvent]):
     collector tracks: 10,000 retained runs of 50 events made each full
     collection walk half a million objects (a 50 ms pause of the whole server),
     and the stream of new ones set off a young collection every second under
-    load. Here a run is three objects. Reading gives ``RunEvent``s, made on demand.
+    load. Here a run's events are three objects. Reading gives ``RunEvent``s,
+    made on demand.
     """
 
     __slots__ = ("_data", "_kinds", "_seqs")
