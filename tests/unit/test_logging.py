@@ -63,6 +63,7 @@ def test_a_json_line_has_the_fields_the_context_ids_and_the_extras() -> None:
     assert entry["key_prefix"] == "ah_abc"
     assert "session_id" not in entry
     assert (entry["route"], entry["status"]) == ("/chat", 200)
+    assert list(entry)[-2:] == ["route", "status"]  # the extras, in the order given
     assert "\n" not in line
 
 

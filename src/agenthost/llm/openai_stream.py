@@ -11,8 +11,8 @@ hands it through httpx2 and an aiohttp shim (docs/performance.md).
 many chunks it holds), splits the server-sent-event lines and parses each
 ``data:`` line into a plain dict when it is used (orjson, or Python's parser
 for what orjson refuses), so a bad chunk fails only after the good ones before
-it. A JSON error, an ``error`` object sent
-mid-stream or a dropped connection raises the matching ``ModelError``.
+it. A JSON error, an ``error`` object sent mid-stream or a dropped connection
+raises the matching ``ModelError``.
 """
 
 from __future__ import annotations

@@ -112,10 +112,9 @@ def wants_json(log_format: str) -> bool:
 def record_fields(record: logging.LogRecord) -> dict[str, object]:
     """The context's ids, then the record's ``extra`` fields."""
     fields: dict[str, object] = dict(context.snapshot())
-    attributes = record.__dict__
-    for key in attributes.keys() - _RECORD_ATTRIBUTES:  # what ``extra=`` added, if anything
-        if not key.startswith("_"):
-            fields[key] = attributes[key]
+    for key, value in record.__dict__.items():
+        if key not in _RECORD_ATTRIBUTES and not key.startswith("_"):
+            fields[key] = value
     return fields
 
 
@@ -139,7 +138,11 @@ class JsonFormatter(logging.Formatter):
 
 
 def dumps_line(entry: dict[str, object]) -> str:
-    """``entry`` as one line of JSON (UTF-8 text, not ASCII escapes; ``str()`` of the rest)."""
+    """``entry`` as one line of JSON, in UTF-8 (no ASCII escapes).
+
+    Values JSON has no type for are written as orjson writes them (ISO 8601 for
+    dates and times), or as their ``str()``.
+    """
     try:
         return orjson.dumps(entry, default=str).decode()
     except TypeError:  # what orjson refuses (a lone surrogate, an int over 64 bits)
