@@ -137,8 +137,10 @@ async def test_a_send_that_must_wait_is_finished_by_the_response_and_nothing_is_
         log.append(RUN, token(seq, str(seq)))
         await asyncio.sleep(0)
     assert len(client.sent) == 3  # the start, the session event and "a"
+    assert client.senders[2] is None  # the held send was the run side's
     client.open.set()
     await until(lambda: len(client.bodies) >= 4)
+    assert client.senders[3] is response  # the events after it: the response's own
     log.append(RUN, token(40, "!"))
     log.append(RUN, RunEvent(41, "done", "0"))
     await asyncio.wait_for(response, 2)
@@ -155,6 +157,7 @@ async def test_a_failing_send_fails_the_response_not_the_run() -> None:
     log.append(RUN, token(3, "b"))
     with pytest.raises(OSError, match="the socket broke"):
         await asyncio.wait_for(response, 2)
+    assert client.senders[1] is None  # the send that broke was a direct write
     log.append(RUN, token(4, "c"))
     log.append(RUN, RunEvent(5, "done", "0"))  # the run still ends normally
     assert [e.seq for e in [e async for e in log.follow(RUN) if e]] == [1, 2, 3, 4, 5]
@@ -180,6 +183,7 @@ async def test_a_client_that_leaves_mid_send_detaches_and_the_run_goes_on() -> N
     client.hold_at = 2
     log.append(RUN, token(2, "a"))  # this send waits forever: the client is gone
     await asyncio.sleep(0)
+    assert client.senders[1] is None  # a direct write holds
     client.gone.set()
     await asyncio.wait_for(response, 2)  # ends quietly, as for any disconnect
     for seq in range(3, 10):

@@ -46,6 +46,10 @@ def _owner(request: Request) -> Owner:
 
 async def accepting_work(request: Request) -> None:
     """Refuse new work while the server shuts down."""
+    _refuse_while_stopping(request)
+
+
+def _refuse_while_stopping(request: Request) -> None:
     if getattr(request.app.state, "stopping", False):
         raise ServerStoppingError()
 
@@ -65,9 +69,8 @@ async def accept_work(request: Request) -> Work:
     The routes that start replies are the busiest: each dependency FastAPI solves
     costs a request about as much as a store operation (docs/performance.md).
     """
-    if getattr(request.app.state, "stopping", False):
-        raise ServerStoppingError()
-    return Work(services_of(request), request.app.state.settings, _owner(request))
+    _refuse_while_stopping(request)
+    return Work(services_of(request), await get_settings(request), _owner(request))
 
 
 ServicesDep = Annotated[ServerServices, Depends(get_services)]

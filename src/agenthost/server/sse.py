@@ -45,9 +45,7 @@ class LastFrame(bytes):
     """The stream's last bytes: ``EventStreamResponse`` sends them with the end of the body."""
 
 
-async def _frames(
-    events: AsyncIterator[RunEvent | None], retry_ms: int, direct: DirectWriter | None = None
-) -> AsyncIterator[bytes]:
+async def _frames(events: AsyncIterator[RunEvent | None], retry_ms: int) -> AsyncIterator[bytes]:
     # The retry hint goes out with the first event, and the final event with the end
     # of the body: each is one write (one system call) fewer per response.
     pending = b"retry: %d\n\n" % retry_ms
@@ -67,8 +65,6 @@ async def _frames(
         if pending:
             data, pending = pending + data, b""
         yield LastFrame(data) if final else data
-        if direct is not None and not final:  # what was yielded has been sent
-            await direct.write()
     if pending:
         yield pending
 
@@ -80,12 +76,11 @@ def event_stream(
     headers: dict[str, str] | None = None,
 ) -> StreamingResponse:
     """A ``text/event-stream`` response; ``None`` items in ``events`` become pings."""
-    direct = DirectWriter(events) if isinstance(events, LogFollower) else None
     return EventStreamResponse(
-        _frames(events, retry_ms, direct),
+        _frames(events, retry_ms),
         media_type="text/event-stream; charset=utf-8",
         headers={**HEADERS, **(headers or {})},
-        direct=direct,
+        direct=DirectWriter(events) if isinstance(events, LogFollower) else None,
     )
 
 
@@ -110,19 +105,16 @@ class DirectWriter:
 
     def __init__(self, follower: LogFollower) -> None:
         self._follower = follower
-        self.send: Send | None = None
-        """The response's ``send``, set when it starts streaming."""
-        self.body_send: Send | None = None
-        """Where the events' bytes go: ``send``, or ``access.BODY_SEND`` of the scope."""
 
-    async def write(self) -> None:
-        """Let the run's task send its events, until one it must not send."""
-        follower, send = self._follower, self.send
-        if send is None:
-            return
+    async def write(self, send: Send, body_send: Send) -> None:
+        """Let the run's task send its events, until one it must not send.
+
+        ``body_send`` takes the events' bytes, ``send`` the pings.
+        """
+        follower = self._follower
         loop = asyncio.get_running_loop()
         while True:
-            sink = _Sink(follower, self.body_send or send, loop)
+            sink = _Sink(follower, body_send, loop)
             if not follower.attach(sink):
                 return  # events to read first, or the run has ended
             try:
@@ -272,7 +264,8 @@ class EventStreamResponse(StreamingResponse):
 
     A ``LastFrame`` chunk is sent as the end of the body (uvicorn writes it and
     the chunked encoding's terminator at once); anything after it is dropped.
-    ``direct`` is given the response's ``send`` when streaming starts.
+    With a ``direct`` writer, each chunk sent is followed by a stretch of direct
+    writes, before the next chunk is asked for.
     """
 
     def __init__(
@@ -287,8 +280,6 @@ class EventStreamResponse(StreamingResponse):
         self._direct = direct
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._direct is not None:
-            self._direct.body_send = scope.get(BODY_SEND)
         loop = asyncio.get_running_loop()  # once: each lookup is a getpid on Python 3.11
         stream = asyncio.current_task(loop)
         if scope["type"] != "http" or stream is None:
@@ -297,7 +288,7 @@ class EventStreamResponse(StreamingResponse):
         watch = _DisconnectWatch(stream)
         watcher = loop.create_task(watch.wait(receive))
         try:
-            await self.stream_response(send)
+            await self._stream(send, scope.get(BODY_SEND) or send)
         except asyncio.CancelledError:
             if not watch.cancelled or stream.uncancel() > 0:
                 raise
@@ -306,8 +297,9 @@ class EventStreamResponse(StreamingResponse):
             watcher.cancel()
 
     async def stream_response(self, send: Send) -> None:
-        if self._direct is not None:
-            self._direct.send = send
+        await self._stream(send, send)
+
+    async def _stream(self, send: Send, body_send: Send) -> None:
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
@@ -318,6 +310,8 @@ class EventStreamResponse(StreamingResponse):
             data = chunk if isinstance(chunk, bytes | memoryview) else chunk.encode(self.charset)
             ended = isinstance(chunk, LastFrame)
             await send({"type": "http.response.body", "body": data, "more_body": not ended})
+            if self._direct is not None and not ended:
+                await self._direct.write(send, body_send)
         if not ended:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
