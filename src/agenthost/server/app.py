@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from agenthost import __version__
@@ -21,9 +21,10 @@ from agenthost.clock import Clock
 from agenthost.llm.base import ChatModel
 from agenthost.observability.logging import ensure_logging
 from agenthost.server.access import AccessMiddleware
-from agenthost.server.auth import Authorized
+from agenthost.server.auth import authorize
 from agenthost.server.errors import install_error_handlers
 from agenthost.server.heap import settle_heap as settle_start_up_heap
+from agenthost.server.lanes import Lane, ReplyLanes
 from agenthost.server.lifecycle import on_stop_signal
 from agenthost.server.middleware import BodyLimitMiddleware
 from agenthost.server.routes import agents, chat, health, metrics, openai, page, runs, sessions
@@ -42,6 +43,9 @@ EXPOSED_HEADERS = [
     "X-RateLimit-Reset",
     "X-Trace-ID",
 ]
+
+API_DEPENDENCIES = (authorize,)
+"""What every API route (not health, metrics, the page or the docs) runs first."""
 
 
 def create_app(
@@ -105,10 +109,11 @@ def create_app(
     app.include_router(health.router)
     app.include_router(metrics.router)
     for module in (chat, sessions, runs, agents, openai):
-        app.include_router(module.router, dependencies=[Authorized])
+        app.include_router(module.router, dependencies=[Depends(d) for d in API_DEPENDENCIES])
 
     page.install_page(app)
 
+    app.add_middleware(ReplyLanes, lanes=reply_lanes())
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
@@ -130,6 +135,18 @@ def create_app(
         )
     app.add_middleware(AccessMiddleware)
     return app
+
+
+def reply_lanes() -> list[Lane]:
+    """The routes that start replies, answered without FastAPI's per-request layers."""
+    return [
+        Lane(path, endpoint, dependencies=API_DEPENDENCIES)
+        for path, endpoint in (
+            ("/chat", chat.chat),
+            ("/chat/stream", chat.chat_stream),
+            ("/v1/chat/completions", openai.chat_completions),
+        )
+    ]
 
 
 def _announce(services: ServerServices, settings: Settings) -> None:

@@ -67,4 +67,3 @@ def listing_owner(principal: Principal, everyone: bool) -> OwnerFilter:
 
 
 PrincipalDep = Annotated[Principal, Depends(authorize)]
-Authorized = Depends(authorize)
