@@ -28,10 +28,13 @@ _T = TypeVar("_T")
 
 
 class StepTimer:
-    """Bounds a stream's waits, one at a time; close it when the stream ends."""
+    """Bounds a stream's waits, one at a time; close it when the stream ends.
 
-    def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
+    ``loop``: the running loop, when the caller has it already (else looked up at the first wait).
+    """
+
+    def __init__(self, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self._loop = loop
         self._task: asyncio.Task[object] | None = None
         self._handle: asyncio.TimerHandle | None = None
         self._armed_for = 0.0  # loop time the handle fires at

@@ -187,8 +187,9 @@ class OpenAIChatModel:
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
         body = self._body(request)
         deadline = self._clock.monotonic() + self._total_timeout
-        chunks, chunk = await self._open(body, deadline)
-        timer = StepTimer()  # one timer for every chunk's wait, not one per chunk
+        loop = asyncio.get_running_loop()  # once per reply: a getpid on Python 3.11
+        chunks, chunk = await self._open(body, deadline, loop)
+        timer = StepTimer(loop=loop)  # one timer for every chunk's wait, not one per chunk
         try:
             reply = _ReplyAssembler()
             while chunk is not None:
@@ -221,13 +222,13 @@ class OpenAIChatModel:
         return body
 
     async def _open(
-        self, body: dict[str, object], deadline: float
+        self, body: dict[str, object], deadline: float, loop: asyncio.AbstractEventLoop
     ) -> tuple[ChunkReader, Chunk | None]:
         """Send the request and wait for its first chunk, retrying what may succeed."""
         attempt = 0
         while True:
             try:
-                with StepTimer() as timer:
+                with StepTimer(loop=loop) as timer:
                     return await self._within(
                         self._send(body), "first_token", self._first_token_timeout, deadline, timer
                     )

@@ -108,6 +108,7 @@ class _LiveRun:
     outcome: asyncio.Future[RunOutcome]
     finishers: tuple[Finisher, ...] = ()
     stop_reason: StopReason | None = None
+    timed_out: bool = False
     lease_lost: bool = False
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
@@ -142,6 +143,7 @@ class RunManager:
         self._live: dict[RunId, _LiveRun] = {}
         self._accepting = True
         self._renewal: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def active(self) -> int:
@@ -177,7 +179,7 @@ class RunManager:
         context.session_id.set(session_id)  # for the request's access-log line
         context.run_id.set(info.run_id)
         self._log.open(info.run_id)
-        loop = asyncio.get_running_loop()  # once: each lookup is a getpid on Python 3.11
+        loop = self._running_loop()
         live = _LiveRun(
             info=info,
             agent=agent,
@@ -294,40 +296,58 @@ class RunManager:
         status: FinalRunStatus = "completed"
         error: AgentHostError | None = None
         messages: list[Message] = []
+        # The turn's time limit: a timer that cancels the task (asyncio.timeout would
+        # look the loop up three times, each a getpid on Python 3.11).
+        limit = self._running_loop().call_later(self._max_turn_seconds, self._time_out, live)
         try:
-            async with asyncio.timeout(self._max_turn_seconds):
-                history = await self._history(live)
-                stream = stream_turn(
-                    live.agent, self._model, history, live.user_message, options=live.options
-                )
-                async for event in stream:
-                    progress.observe(event)
-                    watch.observe(event)
-                    live.publisher.agent_event(event)
-                    if isinstance(event, TurnCompleted):
-                        messages = list(event.result.messages)
-        except TimeoutError:
-            status = "failed"
-            error = ModelTimeoutError(
-                f"The reply took longer than {self._max_turn_seconds:g} s, the limit for one "
-                "turn; what was written so far is kept",
-                phase="turn",
+            history = await self._history(live)
+            stream = stream_turn(
+                live.agent, self._model, history, live.user_message, options=live.options
             )
+            async for event in stream:
+                progress.observe(event)
+                watch.observe(event)
+                live.publisher.agent_event(event)
+                if isinstance(event, TurnCompleted):
+                    messages = list(event.result.messages)
         except asyncio.CancelledError:
-            status = live.stop_reason or "interrupted"
-            if status == "interrupted":
-                error = ServerStoppingError()
+            if live.stop_reason is None and live.timed_out:
+                status, error = "failed", self._turn_timeout()
+            else:
+                status = live.stop_reason or "interrupted"
+                if status == "interrupted":
+                    error = ServerStoppingError()
             _uncancel()
         except AgentHostError as exc:
             status, error = "failed", exc
         except Exception:
             logger.exception("run %s failed", live.info.run_id)
             status, error = "failed", AgentHostError("The reply failed because of a server error")
+        finally:
+            limit.cancel()
         if status != "completed":
             messages = progress.messages()
         await self._finish(live, status, error, messages, progress)
         outcome = live.outcome.result()
         watch.finish(outcome.status, outcome.usage, error=outcome.error)
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        """The loop runs are started in, looked up once (a getpid each time on Python 3.11)."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
+
+    def _time_out(self, live: _LiveRun) -> None:
+        if live.task is not None and not live.task.done():
+            live.timed_out = True
+            live.task.cancel()
+
+    def _turn_timeout(self) -> ModelTimeoutError:
+        return ModelTimeoutError(
+            f"The reply took longer than {self._max_turn_seconds:g} s, the limit for one "
+            "turn; what was written so far is kept",
+            phase="turn",
+        )
 
     async def _finish(
         self,

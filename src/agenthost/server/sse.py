@@ -106,13 +106,12 @@ class DirectWriter:
     def __init__(self, follower: LogFollower) -> None:
         self._follower = follower
 
-    async def write(self, send: Send, body_send: Send) -> None:
+    async def write(self, send: Send, body_send: Send, loop: asyncio.AbstractEventLoop) -> None:
         """Let the run's task send its events, until one it must not send.
 
-        ``body_send`` takes the events' bytes, ``send`` the pings.
+        ``body_send`` takes the events' bytes, ``send`` the pings; ``loop`` is the running loop.
         """
         follower = self._follower
-        loop = asyncio.get_running_loop()
         while True:
             sink = _Sink(follower, body_send, loop)
             if not follower.attach(sink):
@@ -288,7 +287,7 @@ class EventStreamResponse(StreamingResponse):
         watch = _DisconnectWatch(stream)
         watcher = loop.create_task(watch.wait(receive))
         try:
-            await self._stream(send, scope.get(BODY_SEND) or send)
+            await self._stream(send, scope.get(BODY_SEND) or send, loop)
         except asyncio.CancelledError:
             if not watch.cancelled or stream.uncancel() > 0:
                 raise
@@ -297,9 +296,9 @@ class EventStreamResponse(StreamingResponse):
             watcher.cancel()
 
     async def stream_response(self, send: Send) -> None:
-        await self._stream(send, send)
+        await self._stream(send, send, asyncio.get_running_loop())
 
-    async def _stream(self, send: Send, body_send: Send) -> None:
+    async def _stream(self, send: Send, body_send: Send, loop: asyncio.AbstractEventLoop) -> None:
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
@@ -311,7 +310,7 @@ class EventStreamResponse(StreamingResponse):
             ended = isinstance(chunk, LastFrame)
             await send({"type": "http.response.body", "body": data, "more_body": not ended})
             if self._direct is not None and not ended:
-                await self._direct.write(send, body_send)
+                await self._direct.write(send, body_send, loop)
         if not ended:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
