@@ -85,7 +85,9 @@ class RunPublisher:
     def normalised(messages: Iterable[Message]) -> list[Message]:
         """The messages to store, with the same line endings as what was streamed."""
         return [
-            replace(m, content=normalise_line_endings(m.content)) if m.role == "assistant" else m
+            replace(m, content=normalise_line_endings(m.content))
+            if m.role == "assistant" and "\r" in m.content
+            else m
             for m in messages
         ]
 

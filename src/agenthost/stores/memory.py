@@ -303,11 +303,17 @@ class MemorySessionStore(MemoryKeys):
         history.extend(stored)
         for message in stored:
             self._positions[message.id] = (record.id, message.seq)
-        self._sessions[record.id] = replace(
-            record,
+        # Made directly: dataclasses.replace costs more than the rest of an append.
+        self._sessions[record.id] = SessionRecord(
+            record.id,
+            record.owner,
+            record.agent,
+            record.title,
+            record.created_at,
             updated_at=now,
             message_count=len(history),
             total_tokens=record.total_tokens + usage.total_tokens,
+            metadata=record.metadata,
         )
         return stored
 
