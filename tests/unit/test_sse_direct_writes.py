@@ -1,11 +1,12 @@
 """A response following a live run: the events are written without waking its task.
 
 The response's own task sends the first events, then sleeps while each new
-event is taken as it is appended and written at the end of that turn of the
-event loop (several at once as one write), from a loop callback, not a task.
-The response's task wakes for the final event, for an idle ping, and for a
-send that cannot finish at once (a slow client), after which the events are its
-own again. Nothing is lost or reordered either way.
+event is taken as it is appended: the first of a turn of the event loop is
+written at once, by the task that appends it (the run's); those appended later
+in the same turn are joined and written at its end, from a loop callback. The
+response's task wakes for the final event, for an idle ping, and for a send
+that cannot finish at once (a slow client), after which the events are its own
+again. Nothing is lost or reordered either way.
 """
 
 from __future__ import annotations
@@ -77,11 +78,15 @@ async def until(condition: Callable[[], bool]) -> None:
 
 
 async def started(
-    log: MemoryRunEventLog, client: Client, idle: float | None = None, scope: Scope = SCOPE
+    log: MemoryRunEventLog,
+    client: Client,
+    idle: float | None = None,
+    scope: Scope = SCOPE,
+    run: str = RUN,
 ) -> asyncio.Task[None]:
-    log.open(RUN)
-    log.append(RUN, RunEvent(1, "session", "s"))
-    response = event_stream(log.follow(RUN, idle_timeout=idle), retry_ms=1000)
+    log.open(run)
+    log.append(run, RunEvent(1, "session", "s"))
+    response = event_stream(log.follow(run, idle_timeout=idle), retry_ms=1000)
     task = asyncio.create_task(response(scope, client.receive, client.send))
     await until(lambda: len(client.bodies) == 1)  # retry hint and session event
     await asyncio.sleep(0.01)  # the response has attached its writer
@@ -96,24 +101,39 @@ def text_of(client: Client) -> str:
 async def test_events_go_out_without_the_responses_task_and_the_final_one_ends_the_body() -> None:
     log, client = MemoryRunEventLog(), Client()
     response = await started(log, client)
-    log.append(RUN, token(2, "Hel"))
-    await asyncio.sleep(0)  # one turn of the loop
+    log.append(RUN, token(2, "Hel"))  # the first of this turn: written within append
     assert client.bodies[-1] == framed(token(2, "Hel"))
     log.append(RUN, token(3, "lo"))
-    log.append(RUN, token(4, " you"))  # appended in the same turn: one write
+    log.append(RUN, token(4, " you"))  # later in the same turn: joined, one write at its end
+    assert len(client.bodies) == 2
     await asyncio.sleep(0)
     assert client.bodies[-1] == framed(token(3, "lo"), token(4, " you"))
     assert client.senders[0] is response  # the first write is the response task's
-    assert client.senders[1:] == [None, None]  # the others come from a loop callback
-    log.append(RUN, RunEvent(5, "done", "9"))
+    assert client.senders[1:] == [asyncio.current_task(), None]  # the appender's, a callback's
+    await asyncio.sleep(0)  # a later turn: at once again
+    log.append(RUN, token(5, "!"))
+    assert client.bodies[-1] == framed(token(5, "!"))
+    log.append(RUN, RunEvent(6, "done", "9"))
     await asyncio.wait_for(response, 2)
     assert client.sent[-1] == {
         "type": "http.response.body",
-        "body": framed(RunEvent(5, "done", "9")),
+        "body": framed(RunEvent(6, "done", "9")),
         "more_body": False,
     }
     assert client.senders[-1] is response
-    assert text_of(client) == "Hello you"
+    assert text_of(client) == "Hello you!"
+
+
+async def test_every_responses_first_event_of_a_turn_goes_out_at_once() -> None:
+    log, one, two = MemoryRunEventLog(), Client(), Client()
+    first = await started(log, one)
+    second = await started(log, two, run="run-2")
+    log.append(RUN, token(2, "a"))
+    log.append("run-2", token(2, "b"))  # the same turn, another response: not joined
+    assert (one.bodies[-1], two.bodies[-1]) == (framed(token(2, "a")), framed(token(2, "b")))
+    log.append(RUN, RunEvent(3, "done", "0"))
+    log.append("run-2", RunEvent(3, "done", "0"))
+    await asyncio.wait_for(asyncio.gather(first, second), 2)
 
 
 async def test_events_taken_before_the_final_one_are_written_before_it() -> None:
@@ -137,7 +157,7 @@ async def test_a_send_that_must_wait_is_finished_by_the_response_and_nothing_is_
         log.append(RUN, token(seq, str(seq)))
         await asyncio.sleep(0)
     assert len(client.sent) == 3  # the start, the session event and "a"
-    assert client.senders[2] is None  # the held send was the run side's
+    assert client.senders[2] is asyncio.current_task()  # the held send was the run side's
     client.open.set()
     await until(lambda: len(client.bodies) >= 4)
     assert client.senders[3] is response  # the events after it: the response's own
@@ -153,11 +173,11 @@ async def test_a_failing_send_fails_the_response_not_the_run() -> None:
     log, client = MemoryRunEventLog(), Client()
     response = await started(log, client)
     client.fail_at = 2
-    log.append(RUN, token(2, "a"))  # its write raises in a loop callback, not in append
+    log.append(RUN, token(2, "a"))  # its write raises within append, but not out of it
     log.append(RUN, token(3, "b"))
     with pytest.raises(OSError, match="the socket broke"):
         await asyncio.wait_for(response, 2)
-    assert client.senders[1] is None  # the send that broke was a direct write
+    assert client.senders[1] is asyncio.current_task()  # the send that broke: a direct write
     log.append(RUN, token(4, "c"))
     log.append(RUN, RunEvent(5, "done", "0"))  # the run still ends normally
     assert [e.seq for e in [e async for e in log.follow(RUN) if e]] == [1, 2, 3, 4, 5]
@@ -170,7 +190,7 @@ async def test_an_idle_run_gets_pings_between_direct_writes() -> None:
     log.append(RUN, token(2, "late"))
     await asyncio.sleep(0)
     assert client.bodies[-1] == framed(token(2, "late"))
-    assert client.senders[-1] is None  # direct again after the ping
+    assert client.senders[-1] is asyncio.current_task()  # direct again after the ping
     await until(lambda: client.bodies.count(b": ping\n\n") >= 2)
     log.append(RUN, RunEvent(3, "done", "0"))
     await asyncio.wait_for(response, 2)
@@ -183,7 +203,7 @@ async def test_a_client_that_leaves_mid_send_detaches_and_the_run_goes_on() -> N
     client.hold_at = 2
     log.append(RUN, token(2, "a"))  # this send waits forever: the client is gone
     await asyncio.sleep(0)
-    assert client.senders[1] is None  # a direct write holds
+    assert client.senders[1] is asyncio.current_task()  # a direct write holds
     client.gone.set()
     await asyncio.wait_for(response, 2)  # ends quietly, as for any disconnect
     for seq in range(3, 10):
@@ -205,7 +225,7 @@ async def test_a_resumed_follower_reads_what_it_missed_before_writing_directly()
     log.append(RUN, token(6, "6"))
     await asyncio.sleep(0)
     assert client.bodies[-1] == framed(token(6, "6"))
-    assert client.senders[-1] is None
+    assert client.senders[-1] is asyncio.current_task()
     log.append(RUN, RunEvent(7, "done", "0"))
     await asyncio.wait_for(task, 2)
     assert text_of(client) == "3456"

@@ -15,6 +15,7 @@ one task wake-up per event fewer on the busiest path of the server.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator, Generator
 from typing import Any
 
@@ -89,8 +90,9 @@ class DirectWriter:
 
     A response following a run would wake once per event: the log wakes its
     task, which frames the event and sends it. Once it has sent everything so
-    far, it attaches a sink to the log instead, and each new event is framed and
-    sent as it is appended, in the run's task. The response's task sleeps until
+    far, it attaches a sink to the log instead, and each new event is framed as
+    it is appended, in the run's task, and sent at once (or with the others of
+    that turn of the loop: ``_Sink``). The response's task sleeps until
     the final event (which it sends itself, as the end of the body), an idle
     period (it sends a ping and attaches again), or a send that cannot finish
     at once (a client reading slower than the run writes fills the socket's
@@ -130,9 +132,14 @@ class DirectWriter:
 class _Sink:
     """One stretch of direct writes (see ``DirectWriter``).
 
-    The events appended in one turn of the event loop go out as one write: a
-    model server that sends many tokens at once (one network read) costs one
-    system call, not one per token, as in the response's own task (``ready``).
+    The first event appended in a turn of the event loop is written at once,
+    within ``append``: tokens a model streams apart go out as they come, not
+    after the rest of the loop's turn (under load, a turn is what the whole
+    server does between two polls), and without a callback per token. Events
+    appended later in the same turn (a model server that sent many tokens at
+    once, in one network read) are joined and written at the end of that turn:
+    one system call, not one per token, as in the response's own task
+    (``ready``).
     """
 
     def __init__(self, follower: LogFollower, send: Send, loop: asyncio.AbstractEventLoop) -> None:
@@ -142,6 +149,8 @@ class _Sink:
         self._stop = loop.create_future()
         self._active = True
         self._frames: list[bytes] = []  # taken, to be written at the end of this loop turn
+        self._turns = _turn_counter(loop)
+        self._written_in = -1  # the last turn a write was made in
         self._last_write = loop.time()
         self._idle = 0.0
         self._timer: asyncio.TimerHandle | None = None
@@ -155,9 +164,13 @@ class _Sink:
         if event.final or not self._follower.take(event):
             self._stopping()  # the response's task sends it
             return
-        if not self._frames:
-            self._loop.call_soon(self._flush)
         self._frames.append(frame(event))
+        if len(self._frames) > 1:
+            return  # it joins the write due at the end of this turn
+        if self._turns.now() != self._written_in:
+            self._flush()
+        else:
+            self._loop.call_soon(self._flush)
 
     async def stopped(self, idle: float | None) -> bool:
         """Wait until the writes stop; True if that was for ``idle`` seconds without one."""
@@ -201,6 +214,7 @@ class _Sink:
             waiting = next(step)
         except StopIteration:  # sent
             self._last_write = self._loop.time()
+            self._written_in = self._turns.now()
             return
         except BaseException as error:  # the response's task raises it
             self._error = error
@@ -224,6 +238,43 @@ class _Sink:
         self._active = False
         if not self._stop.done():
             self._stop.set_result(None)
+
+
+class _TurnCounter:
+    """Counts the turns of one event loop, for sinks that must tell one turn from the next.
+
+    Reading it schedules one callback to the end of the turn (once per turn,
+    for every sink of the loop): cheaper than a callback per token, and the same
+    on any event loop (uvloop's clock would tell turns apart only to the
+    millisecond, asyncio's not at all).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._turn = 0
+        self._counting = False
+
+    def now(self) -> int:
+        if not self._counting:
+            self._counting = True
+            self._loop.call_soon(self._next)
+        return self._turn
+
+    def _next(self) -> None:
+        self._turn += 1
+        self._counting = False
+
+
+_turn_counters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _TurnCounter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _turn_counter(loop: asyncio.AbstractEventLoop) -> _TurnCounter:
+    counter = _turn_counters.get(loop)
+    if counter is None:
+        counter = _turn_counters[loop] = _TurnCounter(loop)
+    return counter
 
 
 class _Resumed:
