@@ -154,6 +154,14 @@ def _reply_route_cases(path: str) -> list[tuple[str, Case]]:
         ("an unknown agent", _post(path, json={"message": "hi", "agent": "nobody"})),
         ("a failing model", _post(path, json={"message": "fail"})),
         ("malformed JSON", _post(path, content=b'{"message": ', headers=JSON)),
+        ("NaN", _post(path, content=b'{"message": "hi", "temperature": NaN}', headers=JSON)),
+        (
+            "a huge number",
+            _post(
+                path, content=b'{"message": "hi", "max_tokens": 1' + b"0" * 30 + b"}", headers=JSON
+            ),
+        ),
+        ("a lone surrogate", _post(path, content=b'{"message": "\\ud83c"}', headers=JSON)),
         ("not UTF-8", _post(path, content=b'{"message": "\xff"}', headers=JSON)),
         ("no body", _post(path, headers=JSON)),
         ("null", _post(path, content=b"null", headers=JSON)),

@@ -116,6 +116,7 @@ class MockOpenAIServer:
 
     def __init__(self) -> None:
         self.requests: list[dict[str, object]] = []
+        self.raw_bodies: list[bytes] = []
         self.authorizations: list[str | None] = []
         self.headers: list[dict[str, str]] = []
         self.disconnects = 0
@@ -157,6 +158,7 @@ class MockOpenAIServer:
             await self._runner.cleanup()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.raw_bodies.append(await request.read())
         self.requests.append(await request.json())
         self.authorizations.append(request.headers.get("Authorization"))
         self.headers.append(dict(request.headers))

@@ -195,6 +195,18 @@ async def test_request_body_converts_messages_tools_and_options(
     assert server.authorizations == [f"Bearer {API_KEY}"]
 
 
+async def test_request_body_carries_any_text_in_utf8_and_a_lone_surrogate_escaped(
+    server: MockOpenAIServer, models: Models
+) -> None:
+    for text in ("Grüße, 東京 🌧", "half a pair: \ud83c"):
+        server.add(text_reply("ok"))
+        await collect(models.make(), ModelRequest(messages=(Message.user(text),)))
+        assert server.requests[-1]["messages"] == [{"role": "user", "content": text}]
+    raw = server.raw_bodies
+    assert "Grüße, 東京 🌧".encode() in raw[0]  # UTF-8, not \u escapes
+    assert b"\\ud83c" in raw[1]  # what UTF-8 cannot carry, JSON's escape can
+
+
 async def test_request_body_leaves_out_what_is_unset(
     server: MockOpenAIServer, models: Models
 ) -> None:

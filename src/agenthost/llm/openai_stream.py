@@ -83,7 +83,10 @@ class UpstreamConnection:
     async def stream(self, body: dict[str, object]) -> ChunkReader:
         """POST ``body``; the reply's chunks once the server answered with success."""
         session = self.open()
-        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        try:
+            data = orjson.dumps(body)
+        except TypeError:  # a lone surrogate in a message: escaped, as only ASCII JSON can
+            data = json.dumps(body, separators=(",", ":")).encode()
         try:
             response = await session.post(self._url, data=data, headers=self._headers)
         except (aiohttp.ClientError, TimeoutError) as error:

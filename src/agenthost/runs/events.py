@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Literal, NamedTuple
 
+import orjson
+
 EventKind = Literal[
     "session", "run", "token", "tool_call", "tool_result", "citations", "error", "done"
 ]
@@ -30,7 +32,11 @@ class RunEvent(NamedTuple):
 
 
 def to_json(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON in UTF-8 (orjson; Python's encoder for what orjson refuses)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # a lone surrogate, an int over 64 bits, a key that is not a string
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 class LineEndings:

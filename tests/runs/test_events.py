@@ -1,0 +1,27 @@
+"""``to_json``: the JSON in run events (``run``, ``tool_call``, ``tool_result``, ...)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agenthost.runs.events import to_json
+
+VALUES: list[object] = [
+    {"run_id": "r", "session_id": "s", "model": "m", "agent": "a"},
+    {"result": 'Grüße, 東京 🌧\n"quoted"\t\\', "n": [1, 2.5, None, True, {}]},
+    {"id": "c", "arguments": '{"city": "Oslo"}'},
+    [{"n": 1, "source": "faq.md", "snippet": "<b>&amp;</b>"}],
+]
+AWKWARD: list[object] = [
+    {"result": "half a pair: \ud83c"},  # orjson refuses a lone surrogate
+    {"count": 2**70},  # and an int over 64 bits
+]
+
+
+@pytest.mark.parametrize("value", VALUES + AWKWARD)
+def test_to_json_is_compact_utf8_json_of_the_value(value: object) -> None:
+    text = to_json(value)
+    assert json.loads(text) == value
+    assert text == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
