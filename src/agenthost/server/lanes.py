@@ -66,6 +66,9 @@ class Lane:
     dependencies (``Annotated[T, Depends(f)]`` with ``async def f(request)``)
     and headers (``Annotated[str | None, Header(alias=...)]`` with a default);
     anything else is refused when the lane is made, not at the first request.
+    What it returns is sent as FastAPI would: a ``Response`` as it is, a value
+    of its return annotation's pydantic model as that model's JSON (its
+    ``response_model``), anything else through ``jsonable_encoder``.
     """
 
     def __init__(

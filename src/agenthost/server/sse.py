@@ -148,7 +148,7 @@ class _Sink:
         self._loop = loop
         self._stop = loop.create_future()
         self._active = True
-        self._frames: list[bytes] = []  # taken, to be written at the end of this loop turn
+        self._frames: list[bytes] = []  # taken, not written yet
         self._turns = _turn_counter(loop)
         self._written_in = -1  # the last turn a write was made in
         self._last_write = loop.time()
