@@ -53,8 +53,7 @@ _MISSING: Any = object()
 @dataclass(frozen=True, slots=True)
 class _Header:
     parameter: str
-    name: bytes  # lower-case, as ASGI servers pass header names
-    alias: str  # as declared, for error locations
+    alias: str  # the header's name, as declared (error locations say it so)
     adapter: TypeAdapter[Any]
     default: object
 
@@ -108,13 +107,7 @@ class Lane:
                 if isinstance(marker, params.Header) and isinstance(marker.alias, str):
                     if default is inspect.Parameter.empty:
                         break  # a required header: not needed yet, so not supported
-                    header = _Header(
-                        name,
-                        marker.alias.lower().encode(),
-                        marker.alias,
-                        TypeAdapter(hint),
-                        default,
-                    )
+                    header = _Header(name, marker.alias, TypeAdapter(hint), default)
                     self.headers.append(header)
                     return
         raise TypeError(f"{self.endpoint.__name__}: a lane cannot fill the parameter {name!r}")
@@ -180,12 +173,10 @@ class _Answer:
             arguments[name] = await dependency(request)
         errors: list[Any] = []
         for header in lane.headers:
+            value = request.headers.get(header.alias, _MISSING)
+            location = ("header", header.alias)
             arguments[header.parameter] = _validated(
-                header.adapter,
-                _header(self.scope, header.name),
-                header.default,
-                ("header", header.alias),
-                errors,
+                header.adapter, value, header.default, location, errors
             )
         assert lane.body is not None
         arguments[lane.body_parameter] = _validated(lane.body, body, _MISSING, ("body",), errors)
@@ -258,13 +249,6 @@ def _route_path(scope: Scope) -> str:
     if root and path.startswith(root) and path[len(root) : len(root) + 1] == "/":
         return path[len(root) :]
     return path
-
-
-def _header(scope: Scope, name: bytes) -> object:
-    for key, value in scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")
-    return _MISSING
 
 
 def _validated(
