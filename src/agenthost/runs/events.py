@@ -32,11 +32,17 @@ class RunEvent(NamedTuple):
 
 
 def to_json(value: object) -> str:
-    """Compact JSON in UTF-8 (orjson; Python's encoder for what orjson refuses)."""
+    """Compact JSON in UTF-8 (orjson; Python's encoder for what orjson refuses).
+
+    What orjson refuses is a lone surrogate (a tool's text decoded with
+    ``surrogateescape``, say), an int over 64 bits or a key that is not a
+    string; Python's encoder writes it with ASCII escapes, so that the event
+    can still go out as UTF-8.
+    """
     try:
         return orjson.dumps(value).decode()
-    except TypeError:  # a lone surrogate, an int over 64 bits, a key that is not a string
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"))
 
 
 class LineEndings:
