@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import openai
 import pytest
@@ -145,3 +147,20 @@ async def test_stream_without_usage_option_has_no_usage_chunk(
     datas = [e.data for e in parse(response.text).events]
     assert datas[-1] == "[DONE]"
     assert all('"usage"' not in d for d in datas)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_halves_of_surrogate_pairs_in_a_reply_come_out_as_valid_text(stream: bool) -> None:
+    chunks = ("split: \ud83c", "\udf89, lone: \udc00, at the end: \ud83d")
+    model = FunctionModel(lambda _: Reply(chunks=chunks))
+    body = {"model": "assistant", "messages": [{"role": "user", "content": "x"}], "stream": stream}
+    async with running_app(model) as (_, client):
+        response = await client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 200, response.text
+    if stream:
+        datas = [json.loads(e.data) for e in parse(response.text).events[:-1]]
+        text = "".join(d["choices"][0]["delta"].get("content", "") for d in datas)
+        assert datas[-1]["choices"][0]["finish_reason"] == "stop"
+    else:
+        text = response.json()["choices"][0]["message"]["content"]
+    assert text == "split: 🎉, lone: \ufffd, at the end: \ufffd"

@@ -85,6 +85,22 @@ async def test_streamed_text_equals_the_stored_reply_byte_for_byte() -> None:
     assert session["messages"][3]["content"] == streamed
 
 
+async def test_a_reply_with_halves_of_surrogate_pairs_streams_and_stores_as_valid_text() -> None:
+    """A model's text may hold surrogates (a server's JSON can): no event or store refuses it."""
+    chunks = ("a split pair: \ud83c", "\udf89, a lone half: \udc00, and", " half at the end \ud83d")
+    expected = "a split pair: 🎉, a lone half: \ufffd, and half at the end \ufffd"
+    model = FunctionModel(lambda _: Reply(chunks=chunks))
+    async with running_app(model) as (_, client):
+        events = await stream_events(client, {"message": "emoji"})
+        whole = await client.post("/chat", json={"message": "again", "session_id": events[0].data})
+        session = (await client.get(f"/sessions/{events[0].data}")).json()
+    assert events[-1].event == "done"
+    assert tokens(events) == expected
+    assert whole.status_code == 200, whole.text
+    assert whole.json()["response"] == expected
+    assert [m["content"] for m in session["messages"]] == ["emoji", expected, "again", expected]
+
+
 async def test_a_model_failure_mid_stream_ends_with_an_error_event() -> None:
     failing = Reply("half of it", error=ModelUnavailableError("The model went away"), fail_after=2)
     async with running_app(FunctionModel(lambda _: failing)) as (_, client):

@@ -322,6 +322,27 @@ async def test_a_reply_that_never_ends_is_cut_at_the_total_timeout(
     assert runs[0].status == "failed"
 
 
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+async def test_a_server_that_sends_halves_of_surrogate_pairs_still_gives_valid_text(
+    server: MockOpenAIServer, endpoint: Endpoint
+) -> None:
+    """A pair split over two chunks is joined, a lone half is U+FFFD: no event or store fails.
+
+    The mock writes each chunk with ``json.dumps``, so the JSON holds escapes
+    such as ``\\ud83c``, which orjson refuses and Python's parser takes.
+    """
+    halves = ("Party \ud83c", "\udf89, lone \udc00", " and \ud83d")
+    server.add(StreamReply((role_chunk(), *map(text_chunk, halves))))
+    async with app_on(server) as (app, client):
+        session_id = await new_session(client)
+        attempt = await send(client, endpoint, session_id)
+        messages, runs = await stored(app, client, session_id)
+    expected = "Party 🎉, lone \ufffd and \ufffd"
+    assert (attempt.status, attempt.error, attempt.text) == (200, None, expected)
+    assert messages == [("user", "Tell me a story"), ("assistant", expected)]
+    assert [run.status for run in runs] == ["completed"]
+
+
 # -- the circuit breaker ---------------------------------------------------------------
 
 

@@ -173,9 +173,10 @@ class OpenAIChatModel:
         OpenAI-compatible servers run many tokenizers and tiktoken would download
         its tables at run time, so this only has to be close and deterministic;
         it budgets the context window. The usage the server reports is the
-        authoritative count.
+        authoritative count. Half a surrogate pair (a server's JSON may send one)
+        counts as the three bytes it would take.
         """
-        return math.ceil(len(text.encode("utf-8")) / _BYTES_PER_TOKEN)
+        return math.ceil(len(text.encode("utf-8", "surrogatepass")) / _BYTES_PER_TOKEN)
 
     async def start(self) -> None:
         self._upstream.open()

@@ -9,6 +9,7 @@ framing it for SSE is all that is left to do.
 from __future__ import annotations
 
 import json
+import re
 from typing import Literal, NamedTuple
 
 import orjson
@@ -45,23 +46,53 @@ def to_json(value: object) -> str:
         return json.dumps(value, separators=(",", ":"))
 
 
-class LineEndings:
-    """Turns CR and CRLF into LF across a stream of text pieces.
+class ReplyText:
+    """Makes a reply's text pieces fit to stream and store: LF line endings, whole characters.
 
-    SSE cannot carry a bare CR, so the reply is normalised before it is streamed
-    or stored. A CRLF split over two pieces (CR at the end of one, LF at the
-    start of the next) still becomes one LF.
+    SSE cannot carry a bare CR, so CR and CRLF become LF, and a CRLF split over
+    two pieces (CR at the end of one, LF at the start of the next) still becomes
+    one LF. UTF-8 cannot carry a surrogate, which a model server's JSON may hold
+    (``"\\ud83c"`` in one chunk, ``"\\udf89"`` in the next): a pair split over
+    two pieces is joined into its character, and a lone half becomes U+FFFD.
+    ``flush`` gives what the end of the reply leaves (U+FFFD for a held half),
+    so the pieces put together equal ``normalise_text`` of the whole reply: what
+    is streamed is what is stored.
     """
 
     def __init__(self) -> None:
         self._after_cr = False
+        self._high = ""  # the first half of a pair, held until the next piece
 
     def __call__(self, text: str) -> str:
+        if self._high:
+            text, self._high = self._high + text, ""
         if self._after_cr and text.startswith("\n"):
             text = text[1:]
         self._after_cr = text.endswith("\r")
-        return text.replace("\r\n", "\n").replace("\r", "\n")
+        if not text.isascii() and "\ud800" <= text[-1] <= "\udbff":
+            text, self._high = text[:-1], text[-1]
+        return normalise_text(text)
+
+    def flush(self) -> str:
+        """What is left at the end of the reply ('' unless it ended with half a pair)."""
+        high, self._high = self._high, ""
+        return normalise_text(high)
 
 
-def normalise_line_endings(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_PAIR_OR_HALF = re.compile("[\ud800-\udbff][\udc00-\udfff]|[\ud800-\udfff]")
+
+
+def normalise_text(text: str) -> str:
+    """``text`` with LF line endings and whole characters (see ``ReplyText``)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.isascii() and _SURROGATE.search(text):
+        text = _PAIR_OR_HALF.sub(_whole_character, text)
+    return text
+
+
+def _whole_character(match: re.Match[str]) -> str:
+    found = match.group()
+    if len(found) == 1:
+        return "\ufffd"
+    return chr(0x10000 + ((ord(found[0]) - 0xD800) << 10) + (ord(found[1]) - 0xDC00))

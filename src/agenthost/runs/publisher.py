@@ -3,10 +3,10 @@
 The order of a run's events is fixed by the contract: ``session``, ``run``, then
 ``token``, ``tool_call``, ``tool_result`` (and ``citations``) as they happen,
 and last ``done`` (the session's total tokens) or ``error`` (the envelope).
-Token text has CR and CRLF turned into LF here, once, so what is streamed and
-what is stored are the same bytes. A ``citations`` event lists the sources found
-since the previous one (``n`` is unique within the run), so a client keeps them
-all by appending.
+Token text is made fit for SSE and UTF-8 here, once (``ReplyText``: LF line
+endings, whole characters), so what is streamed and what is stored are the
+same bytes. A ``citations`` event lists the sources found since the previous
+one (``n`` is unique within the run), so a client keeps them all by appending.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from agenthost.agent.loop import AgentEvent, CitationsFound, ToolCallFinished, T
 from agenthost.errors import AgentHostError
 from agenthost.llm.base import TextDelta
 from agenthost.messages import Citation, Message, citation_to_dict
-from agenthost.runs.events import EventKind, LineEndings, RunEvent, normalise_line_endings, to_json
+from agenthost.runs.events import EventKind, ReplyText, RunEvent, normalise_text, to_json
 from agenthost.runs.log import RunEventLog
 from agenthost.tools.toolset import ToolOutcome
 
@@ -31,7 +31,7 @@ class RunPublisher:
         self._run_id = run_id
         self._request_id = request_id
         self._seq = 0
-        self._line_endings = LineEndings()
+        self._reply_text = ReplyText()
         self._text: list[str] = []
         self.tool_outcomes: list[ToolOutcome] = []
         self.citations: list[Citation] = []
@@ -51,10 +51,7 @@ class RunPublisher:
     def agent_event(self, event: AgentEvent) -> None:
         match event:
             case TextDelta(text=text):
-                text = self._line_endings(text)
-                if text:
-                    self._text.append(text)
-                    self._emit("token", text)
+                self._token(self._reply_text(text))
             case ToolCallStarted(call=call):
                 self._emit(
                     "tool_call",
@@ -70,6 +67,7 @@ class RunPublisher:
                 pass
 
     def closing(self, status: str, error: AgentHostError | None, session_tokens: int) -> None:
+        self._token(self._reply_text.flush())
         if error is not None and status in ("failed", "interrupted"):
             body = self.envelope(error)
             if status == "interrupted":
@@ -83,13 +81,18 @@ class RunPublisher:
 
     @staticmethod
     def normalised(messages: Iterable[Message]) -> list[Message]:
-        """The messages to store, with the same line endings as what was streamed."""
+        """The messages to store, with the same text as what was streamed."""
         return [
-            replace(m, content=normalise_line_endings(m.content))
-            if m.role == "assistant" and "\r" in m.content
+            replace(m, content=content)
+            if m.role == "assistant" and (content := normalise_text(m.content)) != m.content
             else m
             for m in messages
         ]
+
+    def _token(self, text: str) -> None:
+        if text:
+            self._text.append(text)
+            self._emit("token", text)
 
     def _emit(self, kind: EventKind, data: str) -> None:
         self._seq += 1

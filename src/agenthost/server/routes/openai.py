@@ -24,7 +24,7 @@ from agenthost.agent.loop import TurnCompleted, TurnOptions, stream_turn
 from agenthost.errors import AgentHostError, InvalidRequestError, ModelTimeoutError
 from agenthost.llm.base import TextDelta, UsageReported
 from agenthost.messages import Message, ToolCallId, Usage
-from agenthost.runs.events import LineEndings, to_json
+from agenthost.runs.events import ReplyText, to_json
 from agenthost.runs.manager import TurnRequest
 from agenthost.server.capacity import reserve_capacity
 from agenthost.server.deps import ServicesDep, WorkDep
@@ -148,7 +148,7 @@ async def _stateless_turn(
         max_tokens=max_tokens,
         max_steps=min(agent.max_steps, settings.max_tool_steps),
     )
-    line_endings = LineEndings()
+    reply_text = ReplyText()
     (settle,) = await reserve_capacity(request, services, last.content, max_tokens)
     usage = Usage()
     yield ""  # the request is valid: the response can start
@@ -161,19 +161,22 @@ async def _stateless_turn(
             async for event in stream:
                 watch.observe(event)
                 if isinstance(event, TextDelta):
-                    yield line_endings(event.text)
+                    yield reply_text(event.text)
                 elif isinstance(event, UsageReported):
                     usage += event.usage
                 elif isinstance(event, TurnCompleted):
                     status = "completed"
+                    yield reply_text.flush()
                     finish = "length" if event.result.end == "length" else "stop"
                     yield _End(event.result.usage, finish)
     except AgentHostError as exc:
         status, failure = "failed", exc
+        yield reply_text.flush()
         yield _End(usage, "error", exc)
     except TimeoutError:
         message = f"The reply took longer than {settings.max_turn_seconds:g} s"
         status, failure = "failed", ModelTimeoutError(message, phase="turn")
+        yield reply_text.flush()
         yield _End(usage, "error", failure)
     finally:
         watch.finish(status, usage, error=failure)
