@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -145,3 +146,44 @@ def test_tracing_without_the_extra_is_a_clear_configuration_error(
 
 def test_tracing_is_off_unless_asked_for() -> None:
     assert create_tracing(Settings()) is None
+
+
+GLOBAL_PROVIDER_SCRIPT = """
+import asyncio, httpx
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from agenthost.server.app import create_app
+from agenthost.settings import Settings
+from agenthost.testing import TestModel
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+
+async def main():
+    app = create_app(Settings(model="test", database_url="memory://"), model=TestModel())
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://agenthost") as client:
+            assert (await client.post("/chat", json={"message": "hi"})).status_code == 200
+            assert (await client.get("/nowhere")).status_code == 404
+    print(sorted(span.name for span in exporter.get_finished_spans()))
+
+asyncio.run(main())
+"""
+
+
+def test_a_global_opentelemetry_setup_gets_no_second_set_of_request_spans() -> None:
+    """Request spans are agenthost's own (``AGENTHOST_OTEL_ENABLED``); FastAPI adds none."""
+    done = subprocess.run(
+        [sys.executable, "-c", GLOBAL_PROVIDER_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

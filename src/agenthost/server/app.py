@@ -98,6 +98,10 @@ def create_app(
         version=__version__,
         summary="An AI agent as a web service: chat, streaming, sessions, OpenAI-compatible.",
         lifespan=lifespan,
+        # agenthost records its own request spans, metrics and log lines (``server.access``);
+        # FastAPI's would double them under a global OpenTelemetry setup, and its check
+        # for one costs three provider lookups per request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.services = None
