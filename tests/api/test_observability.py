@@ -178,6 +178,23 @@ async def test_metrics_count_tokens_runs_first_tokens_and_store_operations() -> 
     assert metrics.value(store, operation="complete_turn", backend="memory") == 3
 
 
+async def test_a_new_session_s_first_turn_reads_no_history_from_the_store() -> None:
+    """Nothing was said before a session's first message: only later turns read the window."""
+    model = FunctionModel(lambda request: " | ".join(m.content for m in request.messages[1:]))
+    async with running_app(model) as (_, client):
+        first = (await client.post("/chat", json={"message": "one"})).json()
+        after_first = await scrape(client)
+        body = {"message": "two", "session_id": first["session_id"]}
+        second = (await client.post("/chat", json=body)).json()
+        after_second = await scrape(client)
+    store = "agenthost_store_operation_duration_seconds_count"
+    reads = {"operation": "read_window", "backend": "memory"}
+    assert first["response"] == "one"
+    assert after_first.value(store, **reads) == 0
+    assert second["response"] == "one | one | two"  # the history reached the model
+    assert after_second.value(store, **reads) == 1
+
+
 async def test_model_errors_are_counted_by_kind_and_the_run_as_failed() -> None:
     model = FunctionModel(lambda _: Reply(error=ModelUnavailableError("down")))
     async with running_app(model) as (_, client):

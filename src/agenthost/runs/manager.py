@@ -107,6 +107,8 @@ class _LiveRun:
     publisher: RunPublisher
     outcome: asyncio.Future[RunOutcome]
     finishers: tuple[Finisher, ...] = ()
+    new_session: bool = False
+    """The session was made for this message: there is no history to read."""
     stop_reason: StopReason | None = None
     timed_out: bool = False
     lease_lost: bool = False
@@ -154,6 +156,7 @@ class RunManager:
         if not self._accepting:
             raise ServerStoppingError()
         session_id = request.session_id
+        new_session = session_id is None
         if session_id is None:
             agent = self._agents.get(request.agent)
             session = await self._store.create_session(
@@ -191,6 +194,7 @@ class RunManager:
                 max_steps=min(agent.max_steps, self._max_steps or agent.max_steps),
             ),
             finishers=request.finishers,
+            new_session=new_session,
             publisher=RunPublisher(self._log, info.run_id, request_id=request.request_id),
             outcome=loop.create_future(),
         )
@@ -398,6 +402,8 @@ class RunManager:
         )
 
     async def _history(self, live: _LiveRun) -> list[Message]:
+        if live.new_session:  # nothing was said before this message: no store round trip
+            return []
         budget = self._model.context_window
         window = await self._store.read_window(
             live.info.session_id, budget_tokens=budget, max_messages=self._history_messages + 1
