@@ -99,6 +99,46 @@ def test_a_json_line_keeps_text_readable_and_survives_what_orjson_refuses() -> N
     assert (entry["message"], entry["big"], entry["odd"]) == ("héllo 👋", 2**70, "\ud800x")
 
 
+def test_attributes_a_record_factory_adds_are_fields_as_extras_are(
+    restored_root: logging.Logger,
+) -> None:
+    """A factory that adds attributes (a tracing library's trace id, say) still shows them."""
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        made = previous(*args, **kwargs)
+        made.trace_id = "abc123"
+        return made
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    restored_root.handlers[:] = [handler]
+    logging.setLogRecordFactory(factory)
+    try:
+        logging.getLogger("agenthost.test").warning("hi", extra={"route": "/chat"})
+    finally:
+        logging.setLogRecordFactory(previous)
+    entry = json.loads(stream.getvalue())
+    assert (entry["trace_id"], entry["route"], entry["message"]) == ("abc123", "/chat", "hi")
+    assert "msg" not in entry
+    assert "levelno" not in entry
+
+
+@pytest.mark.parametrize("line_buffering", [True, False])
+def test_each_line_reaches_the_stream_at_once_buffered_or_not(
+    restored_root: logging.Logger, monkeypatch: pytest.MonkeyPatch, line_buffering: bool
+) -> None:
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding="utf-8", line_buffering=line_buffering)
+    monkeypatch.setattr(sys, "stderr", stream)
+    configure_logging(Settings(log_format="json", log_level="info"))
+    logging.getLogger("agenthost.test").info("first")
+    logging.getLogger("agenthost.test").info("second")
+    lines = raw.getvalue().decode().splitlines()  # what the file descriptor would have
+    assert [json.loads(line)["message"] for line in lines] == ["first", "second"]
+
+
 def test_the_console_format_is_one_readable_line() -> None:
     with ids(run_id="run-9"):
         line = ConsoleFormatter().format(record("POST /chat %d", 200, latency_ms=1.5))

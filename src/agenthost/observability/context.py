@@ -15,12 +15,15 @@ run_id: ContextVar[str | None] = ContextVar("run_id", default=None)
 key_prefix: ContextVar[str | None] = ContextVar("key_prefix", default=None)
 
 
-def snapshot() -> dict[str, str]:
-    """The ids that are set, for a log record."""
-    values = {
-        "request_id": request_id.get(),
-        "session_id": session_id.get(),
-        "run_id": run_id.get(),
-        "key_prefix": key_prefix.get(),
-    }
-    return {name: value for name, value in values.items() if value is not None}
+def snapshot() -> dict[str, object]:
+    """The ids that are set, for a log record (a new dict, the caller's to extend)."""
+    ids: dict[str, object] = {}
+    if (value := request_id.get()) is not None:
+        ids["request_id"] = value
+    if (value := session_id.get()) is not None:
+        ids["session_id"] = value
+    if (value := run_id.get()) is not None:
+        ids["run_id"] = value
+    if (value := key_prefix.get()) is not None:
+        ids["key_prefix"] = value
+    return ids

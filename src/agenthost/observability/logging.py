@@ -15,13 +15,14 @@ bytes, and a log pipe that stops draining is a broken deployment anyway.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
 import sys
 import time
 from datetime import datetime
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Final, TextIO
 
 import orjson
 
@@ -63,6 +64,9 @@ _RECORD_ATTRIBUTES = frozenset(
         "color_message",  # uvicorn's copy of the message with ANSI colours
     }
 )
+_OWN_ATTRIBUTES: Final = len(logging.LogRecord("", logging.INFO, "", 0, "", None, None).__dict__)
+"""How many attributes ``LogRecord.__init__`` sets (on this Python), ``extra`` coming after."""
+_LEVELS: Final = {name: name.lower() for name in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")}
 
 
 def configure_logging(settings: Settings) -> None:
@@ -111,10 +115,13 @@ def wants_json(log_format: str) -> bool:
 
 def record_fields(record: logging.LogRecord) -> dict[str, object]:
     """The context's ids, then the record's ``extra`` fields."""
-    fields: dict[str, object] = dict(context.snapshot())
-    for key, value in record.__dict__.items():
+    fields: dict[str, object] = context.snapshot()
+    attributes = record.__dict__
+    # ``extra`` lands after what LogRecord.__init__ sets, so only the tail needs a look
+    # (what a formatter or filter adds later, such as ``message``, is filtered out there).
+    for key in itertools.islice(attributes, _OWN_ATTRIBUTES, None):
         if key not in _RECORD_ATTRIBUTES and not key.startswith("_"):
-            fields[key] = value
+            fields[key] = attributes[key]
     return fields
 
 
@@ -124,7 +131,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
             "time": _timestamp(record),
-            "level": record.levelname.lower(),
+            "level": _LEVELS.get(record.levelname) or record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
             "pid": record.process if record.process is not None else _process_id(),
@@ -166,14 +173,25 @@ class ConsoleFormatter(logging.Formatter):
 
 
 class _StderrHandler(logging.StreamHandler[TextIO]):
-    """Writes to whatever ``sys.stderr`` is when a record comes (test runners swap it)."""
+    """Writes to whatever ``sys.stderr`` is when a record comes (test runners swap it).
+
+    A line-buffered stream (stderr is, since Python 3.9) has written the line
+    when ``write`` returns; any other is flushed after each record.
+    """
 
     def __init__(self) -> None:
         super().__init__(sys.stderr)
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.stream = sys.stderr
-        super().emit(record)
+        self.stream = stream = sys.stderr
+        try:
+            stream.write(self.format(record) + self.terminator)
+            if not getattr(stream, "line_buffering", False):
+                stream.flush()
+        except RecursionError:  # as logging.StreamHandler.emit does
+            raise
+        except Exception:
+            self.handleError(record)
 
 
 class _ProcessId:
@@ -203,6 +221,8 @@ _process_id = _ProcessId()
 class _Timestamps:
     """``2026-11-21T15:04:05.123Z`` for a record, the date and time formatted once a second."""
 
+    _MILLIS: Final = tuple(f".{ms:03d}Z" for ms in range(1000))
+
     def __init__(self) -> None:
         self._last = (-1, "")  # one attribute, replaced whole: safe across threads
 
@@ -212,7 +232,7 @@ class _Timestamps:
         if second != last_second:
             prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._last = (second, prefix)
-        return f"{prefix}.{int(record.msecs):03d}Z"
+        return prefix + self._MILLIS[int(record.msecs)]
 
 
 _timestamp = _Timestamps()
