@@ -68,6 +68,27 @@ def test_unknown_http_methods_share_one_label() -> None:
     assert scrape.value("agenthost_http_requests_total", **labels) == 2
 
 
+def test_the_same_labels_count_into_one_series_and_others_into_their_own() -> None:
+    metrics = Metrics()
+    for status, seconds in ((200, 0.002), (200, 0.3), (404, 0.001)):
+        metrics.observe_request("/chat", "POST", status, seconds)
+    metrics.count_tokens("m", "a", tokens_in=3, tokens_out=4)
+    metrics.count_tokens("m", "a", tokens_in=5, tokens_out=0)
+    metrics.count_tokens("m", "b", tokens_in=1, tokens_out=1)
+    scrape = Scrape(metrics.render().decode())
+    requests, durations = "agenthost_http_requests_total", "agenthost_http_request_duration_seconds"
+    chat = {"route": "/chat", "method": "POST"}
+    assert scrape.value(requests, status="200", **chat) == 2
+    assert scrape.value(requests, status="404", **chat) == 1
+    assert scrape.value(durations + "_count", **chat) == 3
+    assert scrape.value(durations + "_bucket", le="0.005", **chat) == 2
+    assert scrape.value(durations + "_sum", **chat) == pytest.approx(0.303)
+    tokens = "agenthost_model_tokens_total"
+    assert scrape.value(tokens, model="m", agent="a", direction="in") == 8
+    assert scrape.value(tokens, model="m", agent="a", direction="out") == 4
+    assert scrape.value(tokens, model="m", agent="b", direction="in") == 1
+
+
 def test_two_instances_never_share_counts() -> None:
     first, second = Metrics(), Metrics()
     first.count_run("assistant", "completed")

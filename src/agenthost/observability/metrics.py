@@ -24,7 +24,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
 from agenthost.errors import ConfigurationError
 
@@ -39,6 +39,7 @@ UNMATCHED_ROUTE: Final = "unmatched"
 HTTP_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 FIRST_TOKEN_BUCKETS: Final = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60)
 STORE_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5)
+_Metric = TypeVar("_Metric", "Counter", "Gauge", "Histogram")
 _METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
@@ -129,14 +130,22 @@ class Metrics:
             registry=registry,
         )
 
+        # Per request, the series are found in dicts of their own: ``labels()`` checks,
+        # converts and locks on every call.
+        self._requests: _Children[Counter] = _Children(self.http_requests)
+        self._durations: _Children[Histogram] = _Children(self.http_duration)
+        self._first_tokens: _Children[Histogram] = _Children(self.first_token)
+        self._tokens: _Children[Counter] = _Children(self.tokens)
+        self._runs: _Children[Counter] = _Children(self.runs)
+
     @property
     def multiprocess(self) -> bool:
         return self.directory is not None
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         method = method if method in _METHODS else "other"
-        self.http_requests.labels(route, method, str(status)).inc()
-        self.http_duration.labels(route, method).observe(seconds)
+        self._requests(route, method, status).inc()
+        self._durations(route, method).observe(seconds)
 
     def stream_opened(self) -> None:
         self.active_streams.inc()
@@ -145,16 +154,16 @@ class Metrics:
         self.active_streams.dec()
 
     def observe_first_token(self, model: str, agent: str, seconds: float) -> None:
-        self.first_token.labels(model, agent).observe(seconds)
+        self._first_tokens(model, agent).observe(seconds)
 
     def count_tokens(self, model: str, agent: str, *, tokens_in: int, tokens_out: int) -> None:
         if tokens_in:
-            self.tokens.labels(model, agent, "in").inc(tokens_in)
+            self._tokens(model, agent, "in").inc(tokens_in)
         if tokens_out:
-            self.tokens.labels(model, agent, "out").inc(tokens_out)
+            self._tokens(model, agent, "out").inc(tokens_out)
 
     def count_run(self, agent: str, status: str) -> None:
-        self.runs.labels(agent, status).inc()
+        self._runs(agent, status).inc()
 
     def count_model_error(self, model: str, kind: str) -> None:
         self.model_errors.labels(model, kind).inc()
@@ -208,6 +217,22 @@ class Metrics:
             from prometheus_client.multiprocess import mark_process_dead
 
             mark_process_dead(os.getpid(), str(self.directory))  # type: ignore[no-untyped-call]
+
+
+class _Children(Generic[_Metric]):
+    """A labelled metric's series, by label values, each looked up once through ``labels()``."""
+
+    __slots__ = ("_found", "_metric")
+
+    def __init__(self, metric: _Metric) -> None:
+        self._metric: _Metric = metric
+        self._found: dict[tuple[object, ...], _Metric] = {}
+
+    def __call__(self, *values: object) -> _Metric:
+        child = self._found.get(values)
+        if child is None:
+            child = self._found[values] = self._metric.labels(*values)
+        return child
 
 
 @contextlib.contextmanager
