@@ -10,7 +10,6 @@ promptly and release what it holds.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
@@ -155,14 +154,23 @@ def count_message_tokens(model: ChatModel, message: Message) -> int:
     return model.count_tokens(text) + MESSAGE_OVERHEAD_TOKENS
 
 
-@asynccontextmanager
-async def closing_stream(
-    events: AsyncIterator[ModelEvent],
-) -> AsyncIterator[AsyncIterator[ModelEvent]]:
-    """Use a model's stream and close it on the way out, even when cancelled or abandoned."""
-    try:
-        yield events
-    finally:
-        aclose = getattr(events, "aclose", None)
+class closing_stream:  # noqa: N801 (used as a function, like contextlib.aclosing)
+    """Use a model's stream and close it on the way out, even when cancelled or abandoned.
+
+    A class, not an ``asynccontextmanager``: each model call enters one or two
+    (the breaker, the agent loop), and a generator-based one costs an async
+    generator and its hooks each time.
+    """
+
+    __slots__ = ("_events",)
+
+    def __init__(self, events: AsyncIterator[ModelEvent]) -> None:
+        self._events = events
+
+    async def __aenter__(self) -> AsyncIterator[ModelEvent]:
+        return self._events
+
+    async def __aexit__(self, *_: object) -> None:
+        aclose = getattr(self._events, "aclose", None)
         if aclose is not None:
             await aclose()
