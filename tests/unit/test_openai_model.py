@@ -14,6 +14,7 @@ from typing import cast
 
 import pytest
 
+from agenthost import __version__
 from agenthost.errors import ConfigurationError, ModelRequestRejectedError
 from agenthost.llm.base import (
     ChatModel,
@@ -193,6 +194,10 @@ async def test_request_body_converts_messages_tools_and_options(
         }
     ]
     assert server.authorizations == [f"Bearer {API_KEY}"]
+    headers = server.headers[0]
+    assert headers["Content-Type"] == "application/json"
+    assert headers["Accept"] == "text/event-stream"
+    assert headers["User-Agent"] == f"agenthost/{__version__}"
 
 
 async def test_request_body_carries_any_text_in_utf8_and_a_lone_surrogate_escaped(

@@ -69,9 +69,11 @@ class UpstreamConnection:
     def open(self) -> aiohttp.ClientSession:
         if self._session is None:
             # No read timeout: the model enforces first-token, idle and total budgets.
+            # The headers are the session's: merged into each request without a check.
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._max_connections),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout),
+                headers=self._headers,
             )
         return self._session
 
@@ -88,7 +90,7 @@ class UpstreamConnection:
         except TypeError:  # a lone surrogate in a message: escaped, as only ASCII JSON can
             data = json.dumps(body, separators=(",", ":")).encode()
         try:
-            response = await session.post(self._url, data=data, headers=self._headers)
+            response = await session.post(self._url, data=data)
         except (aiohttp.ClientError, TimeoutError) as error:
             raise self._errors.from_transport(error) from error
         if not 200 <= response.status < 300:
