@@ -106,8 +106,11 @@ def check_turn(
     return sid, rid, new
 
 
+_FINAL_STATUSES = frozenset(get_args(FinalRunStatus))
+
+
 def check_final_status(status: FinalRunStatus) -> FinalRunStatus:
-    if status not in get_args(FinalRunStatus):
+    if status not in _FINAL_STATUSES:
         raise ValueError(f"a turn cannot finish with status {status!r}")
     return status
 
