@@ -192,17 +192,21 @@ class OpenAIChatModel:
         timer = StepTimer(loop=loop)  # one timer for every chunk's wait, not one per chunk
         try:
             reply = _ReplyAssembler()
+            idle, monotonic = self._idle_timeout, self._clock.monotonic
             while chunk is not None:
                 text = reply.add(chunk)
                 if text:
                     yield TextDelta(text)
-                # Awaited here, not in a helper coroutine: one frame fewer per chunk.
-                phase, seconds, limit = self._budget("idle", self._idle_timeout, deadline)
+                # The idle limit, or what is left in total if less (``_budget``, inlined:
+                # this runs per chunk). Awaited here, not in a helper: one frame fewer.
+                limit = min(idle, max(deadline - monotonic(), 0.0))
                 try:
                     chunk = await timer.wait(chunks.next(), limit)
                 except TimeoutError as error:
                     if timer.expired:
-                        raise self._errors.timeout(phase, seconds) from error
+                        if limit >= idle:
+                            raise self._errors.timeout("idle", idle) from error
+                        raise self._errors.timeout("total", self._total_timeout) from error
                     raise
             for event in reply.finish():
                 yield event

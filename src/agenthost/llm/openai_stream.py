@@ -131,7 +131,17 @@ class ChunkReader:
                 data = b"\n"
             self._feed(data)
         # Parsed one at a time, so a bad chunk fails only after those before it are used.
-        return self._parse(self._ready.popleft())
+        payload = self._ready.popleft()
+        try:
+            chunk = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            chunk = self._parse_leniently(payload)
+        if not isinstance(chunk, dict):
+            raise self._errors.malformed_chunk()
+        reported = chunk.get("error")
+        if reported:
+            raise self._errors.mid_stream(reported)
+        return chunk
 
     async def aclose(self) -> None:
         """Give the connection back to the pool after the whole body, else drop it."""
@@ -151,18 +161,6 @@ class ChunkReader:
                 self._done = True
                 continue
             self._ready.append(payload)
-
-    def _parse(self, payload: bytes) -> Chunk:
-        try:
-            chunk = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            chunk = self._parse_leniently(payload)
-        if not isinstance(chunk, dict):
-            raise self._errors.malformed_chunk()
-        reported = chunk.get("error")
-        if reported:
-            raise self._errors.mid_stream(reported)
-        return chunk
 
     def _parse_leniently(self, payload: bytes) -> object:
         """What orjson refuses and Python's parser takes: a lone surrogate, NaN."""

@@ -69,7 +69,9 @@ class ReplyText:
         if self._after_cr and text.startswith("\n"):
             text = text[1:]
         self._after_cr = text.endswith("\r")
-        if not text.isascii() and "\ud800" <= text[-1] <= "\udbff":
+        if text.isascii():  # most pieces: no surrogate, and usually no CR
+            return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+        if "\ud800" <= text[-1] <= "\udbff":
             text, self._high = text[:-1], text[-1]
         return normalise_text(text)
 

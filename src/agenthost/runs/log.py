@@ -21,7 +21,7 @@ from typing import Protocol, overload
 
 from agenthost.clock import Clock, SystemClock
 from agenthost.errors import RunNotFoundError
-from agenthost.runs.events import EventKind, RunEvent
+from agenthost.runs.events import FINAL_KINDS, EventKind, RunEvent
 from agenthost.step_timer import StepTimer
 
 DEFAULT_RETENTION_SECONDS = 900.0
@@ -146,7 +146,7 @@ class MemoryRunEventLog:
         if entry.closed_at is not None or not isinstance(events, list):
             raise RuntimeError(f"run {run_id} is already closed")
         events.append(event)
-        if event.final:
+        if event.kind in FINAL_KINDS:  # ``event.final``, without a property call per token
             entry.closed_at = self._clock.monotonic()
             self._closed[run_id] = entry.closed_at
             entry.events = ClosedEvents(events)
@@ -270,7 +270,7 @@ class LogFollower:
         if entry is None or self._index != len(entry.events) - 1 or entry.events[-1] is not event:
             return False
         self._index += 1
-        self._finished = event.final
+        self._finished = event.kind in FINAL_KINDS
         return True
 
     def ready(self) -> list[RunEvent]:

@@ -22,7 +22,7 @@ from typing import Any
 from starlette.responses import StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
-from agenthost.runs.events import RunEvent
+from agenthost.runs.events import FINAL_KINDS, RunEvent
 from agenthost.runs.log import LogFollower
 from agenthost.server.access import BODY_SEND
 
@@ -161,14 +161,15 @@ class _Sink:
     def push(self, event: RunEvent) -> None:
         if not self._active:
             return
-        if event.final or not self._follower.take(event):
+        if event.kind in FINAL_KINDS or not self._follower.take(event):
             self._stopping()  # the response's task sends it
             return
         self._frames.append(frame(event))
         if len(self._frames) > 1:
             return  # it joins the write due at the end of this turn
-        if self._turns.now() != self._written_in:
-            self._flush()
+        turn = self._turns.now()
+        if turn != self._written_in:
+            self._flush(turn)
         else:
             self._loop.call_soon(self._flush)
 
@@ -202,7 +203,8 @@ class _Sink:
             self._unfinished[0].close()
             self._unfinished = None
 
-    def _flush(self) -> None:
+    def _flush(self, turn: int | None = None) -> None:
+        """Write what was taken; ``turn``: the loop's turn now, when the caller has it."""
         frames = self._frames
         if not frames or not self._active:
             return
@@ -214,7 +216,7 @@ class _Sink:
             waiting = next(step)
         except StopIteration:  # sent
             self._last_write = self._loop.time()
-            self._written_in = self._turns.now()
+            self._written_in = self._turns.now() if turn is None else turn
             return
         except BaseException as error:  # the response's task raises it
             self._error = error
