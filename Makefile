@@ -72,6 +72,12 @@ run: $(STAMP) ## serve the API and chat page on http://127.0.0.1:8000 with the e
 bench: $(STAMP) ## serving benchmark: agenthost vs bare relays, 4 scenarios x 3 rounds (~11 min)
 	$(BIN)/python -m bench.run
 
+.PHONY: bench-instructions
+bench-instructions: $(STAMP) ## instructions per request and per token (callgrind): agenthost vs the aiohttp relay (~3 min)
+	@command -v valgrind >/dev/null || { echo "Installing valgrind (apt-get)..."; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; }
+	$(BIN)/python -m bench.instructions
+
 .PHONY: bench-profile
 bench-profile: $(STAMP) ## where agenthost's CPU goes under scenario (a) (installs py-spy)
 	$(BIN)/python -m pip install --quiet -r bench/requirements.txt

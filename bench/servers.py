@@ -138,15 +138,20 @@ def run_target(
     workdir: Path,
     *,
     source: Path | None = None,
+    prefix: Sequence[str] = (),
+    start_timeout: float = START_TIMEOUT,
 ) -> Iterator[Running]:
-    """The server ``name`` listening, relaying to ``upstream_base``; stopped on exit."""
+    """The server ``name`` listening, relaying to ``upstream_base``; stopped on exit.
+
+    ``prefix``: a command the server runs under (valgrind, for ``bench.instructions``).
+    """
     port = free_port()
-    argv = _command(name, port, upstream_base)
+    argv = [*prefix, *_command(name, port, upstream_base)]
     env = _clean_environment(source)
     env.update(BENCH_SETTINGS, AGENTHOST_OPENAI_BASE_URL=upstream_base)
     ready_path = "/ready" if name == "agenthost" else "/health"
     with _process(name, pinning.command(pinning.server, argv), env, port, workdir) as running:
-        _wait_ready(running, ready_path)
+        _wait_ready(running, ready_path, start_timeout)
         yield running
 
 
@@ -187,8 +192,8 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def _wait_ready(running: Running, path: str) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
+def _wait_ready(running: Running, path: str, timeout: float = START_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if running.process.poll() is not None:
             raise RuntimeError(f"{running.name} exited at start:\n{tail(running.log)}")
@@ -202,9 +207,7 @@ def _wait_ready(running: Running, path: str) -> None:
         except OSError:
             pass
         time.sleep(0.1)
-    raise RuntimeError(
-        f"{running.name} was not ready in {START_TIMEOUT:.0f}s:\n{tail(running.log)}"
-    )
+    raise RuntimeError(f"{running.name} was not ready in {timeout:.0f}s:\n{tail(running.log)}")
 
 
 def tail(log: Path, lines: int = 20) -> str:
