@@ -79,6 +79,19 @@ async def test_a_refused_request_gives_its_stream_slot_back() -> None:
         assert (await client.post("/chat", json={"message": "x"}, headers=key)).status_code == 200
 
 
+async def test_openai_compatible_turns_give_their_stream_slot_back() -> None:
+    async with running_app(auth="keys") as (app, client):
+        key = bearer(await make_key(app, "k", max_streams=1))
+        statuses = []
+        for stream in (False, True, False, True):
+            body = {"model": "assistant", "messages": [{"role": "user", "content": "x"}]}
+            response = await client.post(
+                "/v1/chat/completions", json={**body, "stream": stream}, headers=key
+            )
+            statuses.append(response.status_code)
+    assert statuses == [200, 200, 200, 200]
+
+
 async def test_tool_steps_per_turn_are_capped_by_the_server() -> None:
     model = FunctionModel(
         lambda _: Reply(tool_calls=(call_tool("calculator", {"expression": "1+1"}),))

@@ -22,6 +22,8 @@ async def reserve_capacity(
     request: Request, services: ServerServices, message: str, max_tokens: int | None
 ) -> tuple[Finisher, ...]:
     principal = current_principal(request)
+    if not principal.limits.tpm and not principal.limits.max_streams:
+        return ()  # nothing to take, nothing to settle
     estimate = count_message_tokens(services.core.model, Message.user(message)) + (
         max_tokens or DEFAULT_REPLY_ESTIMATE
     )

@@ -24,6 +24,7 @@ from agenthost.agent.loop import TurnCompleted, TurnOptions, stream_turn
 from agenthost.errors import AgentHostError, InvalidRequestError, ModelTimeoutError
 from agenthost.llm.base import TextDelta, UsageReported
 from agenthost.messages import Message, ToolCallId, Usage
+from agenthost.observability.telemetry import TurnWatch
 from agenthost.runs.events import ReplyText, to_json
 from agenthost.runs.manager import TurnRequest
 from agenthost.server.capacity import reserve_capacity
@@ -149,13 +150,14 @@ async def _stateless_turn(
         max_steps=min(agent.max_steps, settings.max_tool_steps),
     )
     reply_text = ReplyText()
-    (settle,) = await reserve_capacity(request, services, last.content, max_tokens)
+    finishers = await reserve_capacity(request, services, last.content, max_tokens)
     usage = Usage()
-    yield ""  # the request is valid: the response can start
-    model_id = services.core.model.model_id
-    watch = services.telemetry.watch(agent=agent.name, model=model_id, message=last.content)
+    watch: TurnWatch | None = None
     status, failure = "cancelled", None  # cancelled: the client left before the end
     try:
+        yield ""  # the request is valid: the response can start
+        model_id = services.core.model.model_id
+        watch = services.telemetry.watch(agent=agent.name, model=model_id, message=last.content)
         async with asyncio.timeout(settings.max_turn_seconds):
             stream = stream_turn(agent, services.core.model, history, last, options=options)
             async for event in stream:
@@ -178,9 +180,11 @@ async def _stateless_turn(
         status, failure = "failed", ModelTimeoutError(message, phase="turn")
         yield reply_text.flush()
         yield _End(usage, "error", failure)
-    finally:
-        watch.finish(status, usage, error=failure)
-        await settle(usage)
+    finally:  # also when the response ended before the turn began
+        if watch is not None:
+            watch.finish(status, usage, error=failure)
+        for settle in finishers:
+            await settle(usage)
 
 
 async def _session_turn(
