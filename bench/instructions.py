@@ -4,7 +4,7 @@ The serving benchmark (``bench.run``) measures CPU time, which this shared
 machine moves by 10-40% between runs: a change of a few percent cannot be
 seen in it. This counts the instructions the server executes instead, under
 valgrind's callgrind, which gives the same count for the same work whatever
-else the machine is doing (runs of one version agree within 0.5%).
+else the machine is doing (runs of one version agree within 1%).
 
 Each server (agenthost as ``make bench`` runs it, and the aiohttp relay for
 reference) runs under callgrind with instrumentation off until it has served

@@ -78,7 +78,7 @@ class AccessMiddleware:
             # ``send`` holds the server's request object, which holds the scope: left in
             # the scope, it would make a reference cycle of every request, freed only by
             # the garbage collector (a pass of tens of milliseconds every few seconds).
-            del scope[BODY_SEND]
+            scope.pop(BODY_SEND, None)
 
 
 def _request_id(scope: Scope) -> str:
