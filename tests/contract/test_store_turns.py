@@ -110,6 +110,42 @@ async def test_a_held_lease_makes_the_session_busy(store: Store, clock: ManualCl
     assert again.token != lease.token
 
 
+async def test_complete_can_give_the_lease_back_in_the_same_step(store: Store) -> None:
+    session = await store.create_session(owner=None, agent="assistant")
+    other = await store.create_session(owner=None, agent="assistant")
+    lease = await store.acquire_lease(session.id, "worker-1", LEASE)
+    others_lease = await store.acquire_lease(other.id, "worker-1", LEASE)
+    started = await store.begin_turn(session.id, user("hello"), lease=lease, model="test")
+    done = await store.complete_turn(
+        started.run.id, [assistant("hi")], usage=Usage(1, 1), release=lease
+    )
+    assert done.run.status == "completed"
+    again = await store.acquire_lease(session.id, "worker-2", LEASE)  # free at once
+    assert again.token != lease.token
+    with pytest.raises(SessionBusyError):  # another session's lease is no business of it
+        await store.acquire_lease(other.id, "worker-2", LEASE)
+    await store.release_lease(others_lease)
+
+
+async def test_complete_leaves_a_lease_that_is_no_longer_the_holders(
+    store: Store, clock: ManualClock
+) -> None:
+    session = await store.create_session(owner=None, agent="assistant")
+    lease = await store.acquire_lease(session.id, "worker-1", LEASE)
+    first = await store.begin_turn(session.id, user("hello"), lease=lease, model="test")
+    await store.complete_turn(first.run.id, [assistant("hi")], usage=Usage(1, 1))
+    clock.advance(LEASE.total_seconds() + 1)  # expired, then taken over
+    taken = await store.acquire_lease(session.id, "worker-2", LEASE)
+    second = await store.begin_turn(session.id, user("again"), lease=taken, model="test")
+    with pytest.raises(SessionBusyError):  # the first run finished: nothing is written
+        await store.complete_turn(first.run.id, [], usage=Usage(), release=lease)
+    await store.complete_turn(second.run.id, [], usage=Usage(), release=lease)  # stale token
+    with pytest.raises(SessionBusyError):  # the new holder's lease is still in place
+        await store.acquire_lease(session.id, "worker-3", LEASE)
+    await store.release_lease(taken)
+    await store.acquire_lease(session.id, "worker-3", LEASE)
+
+
 async def test_renew_extends_a_live_lease(store: Store, clock: ManualClock) -> None:
     session = await store.create_session(owner=None, agent="assistant")
     lease = await store.acquire_lease(session.id, "w", timedelta(seconds=10))

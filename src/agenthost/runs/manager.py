@@ -5,8 +5,8 @@ message and opens the run before the model is called, then runs the turn as a
 task of its own. The task publishes numbered events to the run event log (from
 which any number of clients follow, or resume), renews the lease while it
 works, and when the turn ends (completed, failed, cancelled or interrupted)
-stores what was produced, partial text included, in one transaction, then
-publishes the final event and frees the session.
+stores what was produced, partial text included, and gives the lease back, in
+one transaction, then publishes the final event.
 
 A client that disconnects changes nothing: the run finishes and is saved.
 """
@@ -362,6 +362,7 @@ class RunManager:
         progress: TurnProgress,
     ) -> None:
         session_tokens = 0
+        released = False
         try:
             new = [
                 NewMessage(message, count_message_tokens(self._model, message))
@@ -373,14 +374,17 @@ class RunManager:
                 usage=progress.usage,
                 status=status,
                 error=error.message if error else None,
+                release=live.lease,  # in the same step: one store operation fewer
             )
+            released = True
             session_tokens = completed.session.total_tokens
         except AgentHostError as exc:
             logger.error("run %s: could not save the reply: %s", live.info.run_id, exc.message)
             status, error = "failed", exc
         finally:
-            with contextlib.suppress(AgentHostError):
-                await self._store.release_lease(live.lease)
+            if not released:
+                with contextlib.suppress(AgentHostError):
+                    await self._store.release_lease(live.lease)
             self._live.pop(live.info.run_id, None)
         for finisher in live.finishers:
             try:

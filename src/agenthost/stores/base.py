@@ -269,11 +269,15 @@ class SessionStore(Protocol):
         usage: Usage,
         status: FinalRunStatus = "completed",
         error: str | None = None,
+        release: Lease | None = None,
     ) -> CompletedTurn:
         """Append the turn's messages, finish the run, update the session: one transaction.
 
         ``SessionBusyError`` if the run is no longer ``running`` (its lease was lost
         and the run was marked interrupted meanwhile): nothing is written then.
+        ``release``: the lease the turn ran under, given back in the same
+        transaction (as ``release_lease`` gives it back: only while it is still
+        the holder's, and only the run's session's); kept when nothing is written.
         """
         ...
 

@@ -192,9 +192,7 @@ class MemorySessionStore(MemoryKeys):
         return renewed
 
     async def release_lease(self, lease: Lease) -> None:
-        current = self._leases.get(ids.parse_session_id(lease.session_id))
-        if current is not None and current.token == lease.token:
-            del self._leases[lease.session_id]
+        self._give_back(ids.parse_session_id(lease.session_id), lease)
 
     # -- turns and runs ------------------------------------------------------------
 
@@ -229,6 +227,7 @@ class MemorySessionStore(MemoryKeys):
         usage: Usage,
         status: FinalRunStatus = "completed",
         error: str | None = None,
+        release: Lease | None = None,
     ) -> CompletedTurn:
         run = self._runs.get(ids.parse_run_id(run_id))
         check_final_status(status)
@@ -244,6 +243,8 @@ class MemorySessionStore(MemoryKeys):
         )
         self._runs[run.id] = finished
         self._stopped(run)
+        if release is not None:
+            self._give_back(record.id, release)
         return CompletedTurn(finished, tuple(stored), self._sessions[record.id])
 
     async def get_run(self, run_id: RunId) -> RunRecord:
@@ -270,6 +271,12 @@ class MemorySessionStore(MemoryKeys):
         if record is None or not ids.owner_matches(owner, record.owner):
             raise SessionNotFoundError()
         return record
+
+    def _give_back(self, session_id: SessionId, lease: Lease) -> None:
+        """Drop the session's lease if it is still ``lease`` (a lost one is left alone)."""
+        current = self._leases.get(session_id)
+        if current is not None and current.token == lease.token:
+            del self._leases[session_id]
 
     def _live_lease(self, lease: Lease) -> None:
         self._session(ids.parse_session_id(lease.session_id), AnyOwner.ANY)

@@ -30,6 +30,14 @@ local function interrupt(rid, now)
   end
   return 1
 end
+local function give_back(sid, token)
+  local lk = k('lease', sid)
+  local cur = redis.call('HMGET', lk, 'token', 'holder')
+  if cur[1] == token then
+    redis.call('DEL', lk)
+    redis.call('SREM', k('holder', cur[2]), sid)
+  end
+end
 local function touch(sid, ttl)
   if tonumber(ttl) > 0 then
     for _, kind in ipairs({'session', 'messages', 'message-seq', 'runs', 'lease'}) do
@@ -77,13 +85,7 @@ return 'ok'
 RELEASE_LEASE: Final = (
     _PRELUDE
     + """
-local sid = ARGV[2]
-local lk = k('lease', sid)
-local cur = redis.call('HMGET', lk, 'token', 'holder')
-if cur[1] == ARGV[3] then
-  redis.call('DEL', lk)
-  redis.call('SREM', k('holder', cur[2]), sid)
-end
+give_back(ARGV[2], ARGV[3])
 return 'ok'
 """
 )
@@ -116,7 +118,8 @@ return {'ok', seq}
 )
 
 # ARGV: prefix, run id, now, status, prompt tokens, completion tokens, has error (0/1),
-#       error, total tokens, ttl ms, n, then n pairs of (message id, message doc)
+#       error, total tokens, ttl ms, n, lease token to give back ('' for none),
+#       then n pairs of (message id, message doc)
 COMPLETE_TURN: Final = (
     _PRELUDE
     + """
@@ -131,8 +134,8 @@ if redis.call('EXISTS', sk) == 0 then return {'missing'} end
 local seq = redis.call('LLEN', mk)
 local first = seq + 1
 for i = 1, tonumber(ARGV[11]) do
-  seq = redis.call('RPUSH', mk, ARGV[11 + 2 * i])
-  redis.call('HSET', qk, ARGV[10 + 2 * i], seq)
+  seq = redis.call('RPUSH', mk, ARGV[12 + 2 * i])
+  redis.call('HSET', qk, ARGV[11 + 2 * i], seq)
 end
 redis.call('HSET', sk, 'message_count', seq, 'updated_at', now, 'running', '')
 redis.call('HINCRBY', sk, 'total_tokens', ARGV[9])
@@ -144,6 +147,7 @@ else
   redis.call('HDEL', rk, 'error')
 end
 redis.call('SREM', p .. ':running', rid)
+if ARGV[12] ~= '' then give_back(sid, ARGV[12]) end
 touch(sid, ARGV[10])
 if tonumber(ARGV[10]) > 0 then redis.call('PEXPIRE', rk, ARGV[10]) end
 return {'ok', first, redis.call('HGETALL', sk), redis.call('HGETALL', rk)}

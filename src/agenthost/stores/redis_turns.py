@@ -118,6 +118,7 @@ class RedisTurns(RedisKeys):
         usage: Usage,
         status: FinalRunStatus = "completed",
         error: str | None = None,
+        release: Lease | None = None,
     ) -> CompletedTurn:
         rid = ids.parse_run_id(run_id)
         check_final_status(status)
@@ -132,7 +133,7 @@ class RedisTurns(RedisKeys):
         reply = await self._call(
             "COMPLETE_TURN", rid, to_micros(now), status, usage.prompt_tokens,
             usage.completion_tokens, int(error is not None), error or "", usage.total_tokens,
-            self._ttl_ms, len(new_messages), *docs,
+            self._ttl_ms, len(new_messages), release.token if release else "", *docs,
         )  # fmt: skip
         match reply[0]:
             case "missing":

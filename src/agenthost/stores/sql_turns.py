@@ -53,6 +53,9 @@ from agenthost.stores.sql_rows import (
     session_row,
 )
 
+_GIVE_BACK = "DELETE FROM session_leases WHERE session_id = ? AND token = ?"
+"""A lease given back: only while it is still the holder's (a lost one is left alone)."""
+
 
 class SQLTurns(SQLKeys):
     # -- leases --------------------------------------------------------------------
@@ -102,9 +105,7 @@ class SQLTurns(SQLKeys):
     async def release_lease(self, lease: Lease) -> None:
         sid = ids.parse_session_id(lease.session_id)
         async with self._db.write() as c:
-            await c.execute(
-                "DELETE FROM session_leases WHERE session_id = ? AND token = ?", sid, lease.token
-            )
+            await c.execute(_GIVE_BACK, sid, lease.token)
 
     # -- turns and runs ------------------------------------------------------------
 
@@ -157,6 +158,7 @@ class SQLTurns(SQLKeys):
         usage: Usage,
         status: FinalRunStatus = "completed",
         error: str | None = None,
+        release: Lease | None = None,
     ) -> CompletedTurn:
         rid = ids.parse_run_id(run_id)
         check_final_status(status)
@@ -181,6 +183,8 @@ class SQLTurns(SQLKeys):
                 found = await c.fetchone("SELECT status FROM runs WHERE id = ?", rid)
                 raise run_finished(str(found[0]) if found else "gone")
             stored = await self._insert(c, session, new_messages, rid, now)
+            if release is not None:  # the run's session: another session's lease stays
+                await c.execute(_GIVE_BACK, session.id, release.token)
         return CompletedTurn(run_row(row), stored, session)
 
     async def get_run(self, run_id: RunId) -> RunRecord:
