@@ -107,8 +107,7 @@ class _LiveRun:
     publisher: RunPublisher
     outcome: asyncio.Future[RunOutcome]
     finishers: tuple[Finisher, ...] = ()
-    new_session: bool = False
-    """The session was made for this message: there is no history to read."""
+    new_session: bool = False  # made for this message: there is no history to read
     stop_reason: StopReason | None = None
     timed_out: bool = False
     lease_lost: bool = False
