@@ -170,6 +170,17 @@ async def test_toolset_cuts_huge_results() -> None:
     assert outcome.content == "x" * 10 + "\n[... 90 more characters cut]"
 
 
+async def test_toolset_results_are_text_utf8_can_carry() -> None:
+    @tool
+    def read_raw() -> str:
+        """Reads bytes as surrogateescape decodes them."""
+        return b"caf\xe9 \xf0\x9f\x8e\x89".decode("utf-8", "surrogateescape")
+
+    outcome = await Toolset([read_raw]).execute(call("read_raw", {}))
+    assert outcome.content == "caf\ufffd 🎉"
+    outcome.content.encode()
+
+
 def test_toolset_rejects_duplicate_names() -> None:
     with pytest.raises(ConfigurationError, match="two tools are named 'weather'"):
         Toolset([weather, weather])

@@ -39,6 +39,7 @@ from agenthost.llm.base import (
     count_message_tokens,
 )
 from agenthost.messages import Citation, Message, ToolCall, Usage
+from agenthost.text import whole_characters
 from agenthost.tools.toolset import ToolOutcome
 
 TurnEnd = Literal["stop", "length", "max_steps"]
@@ -220,7 +221,7 @@ class _Turn:
                         parts.append(text)
                         yield event
                     case ToolCallReady(call=call) if self.tools:
-                        calls.append(call)
+                        calls.append(_whole_call(call))
                     case UsageReported(usage=usage):
                         reported = usage
                     case ModelFinished(reason=reason):
@@ -289,6 +290,14 @@ class _Turn:
             prompt_tokens=sum(self.count(m) for m in window),
             completion_tokens=self.model.count_tokens(completion),
         )
+
+
+def _whole_call(call: ToolCall) -> ToolCall:
+    """The call with text UTF-8 can carry (a server's JSON may split a pair: see ``text``)."""
+    name, arguments = whole_characters(call.name), whole_characters(call.arguments)
+    if name is call.name and arguments is call.arguments:
+        return call
+    return ToolCall(call.id, name, arguments)
 
 
 async def stream_turn(

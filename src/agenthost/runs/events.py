@@ -9,10 +9,11 @@ framing it for SSE is all that is left to do.
 from __future__ import annotations
 
 import json
-import re
 from typing import Literal, NamedTuple
 
 import orjson
+
+from agenthost.text import whole_characters
 
 EventKind = Literal[
     "session", "run", "token", "tool_call", "tool_result", "citations", "error", "done"
@@ -81,20 +82,6 @@ class ReplyText:
         return normalise_text(high)
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_PAIR_OR_HALF = re.compile("[\ud800-\udbff][\udc00-\udfff]|[\ud800-\udfff]")
-
-
 def normalise_text(text: str) -> str:
     """``text`` with LF line endings and whole characters (see ``ReplyText``)."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if not text.isascii() and _SURROGATE.search(text):
-        text = _PAIR_OR_HALF.sub(_whole_character, text)
-    return text
-
-
-def _whole_character(match: re.Match[str]) -> str:
-    found = match.group()
-    if len(found) == 1:
-        return "\ufffd"
-    return chr(0x10000 + ((ord(found[0]) - 0xD800) << 10) + (ord(found[1]) - 0xDC00))
+    return whole_characters(text.replace("\r\n", "\n").replace("\r", "\n"))

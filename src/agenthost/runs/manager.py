@@ -320,7 +320,8 @@ class RunManager:
                 status = live.stop_reason or "interrupted"
                 if status == "interrupted":
                     error = ServerStoppingError()
-            _uncancel()
+            if live.task is not None:  # the task running this: its cancel is handled here
+                live.task.uncancel()
         except AgentHostError as exc:
             status, error = "failed", exc
         except Exception:
@@ -380,6 +381,9 @@ class RunManager:
         except AgentHostError as exc:
             logger.error("run %s: could not save the reply: %s", live.info.run_id, exc.message)
             status, error = "failed", exc
+        except Exception:  # a store's bug must not leave the run's followers waiting
+            logger.exception("run %s: could not save the reply", live.info.run_id)
+            status, error = "failed", AgentHostError("The reply could not be saved")
         finally:
             if not released:
                 with contextlib.suppress(AgentHostError):
@@ -437,12 +441,6 @@ class RunManager:
         else:
             if live.info.run_id in self._live:
                 live.lease = lease
-
-
-def _uncancel() -> None:
-    task = asyncio.current_task()
-    if task is not None:
-        task.uncancel()
 
 
 def _title(message: str) -> str:

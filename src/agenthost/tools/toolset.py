@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from agenthost.errors import ConfigurationError, ToolError
 from agenthost.llm.base import ToolSpec
 from agenthost.messages import Citation, ToolCall
+from agenthost.text import whole_characters
 from agenthost.tools.base import CitingTool, Tool, ToolResult
 
 logger = logging.getLogger(__name__)
@@ -55,7 +56,16 @@ class Toolset:
         return tuple(ToolSpec(t.name, t.description, t.parameters) for t in self._tools.values())
 
     async def execute(self, call: ToolCall, *, cited: Sequence[Citation] = ()) -> ToolOutcome:
-        """Run one call; ``cited`` (the turn's citations so far) goes to a ``CitingTool``."""
+        """Run one call; ``cited`` (the turn's citations so far) goes to a ``CitingTool``.
+
+        The result's text is made whole (``whole_characters``): a tool that read
+        bytes with ``surrogateescape`` cannot break the stream or the store.
+        """
+        outcome = await self._run(call, cited)
+        content = whole_characters(outcome.content)
+        return outcome if content is outcome.content else replace(outcome, content=content)
+
+    async def _run(self, call: ToolCall, cited: Sequence[Citation]) -> ToolOutcome:
         found = self._tools.get(call.name)
         if found is None:
             known = ", ".join(self._tools) or "none"
