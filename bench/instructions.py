@@ -40,6 +40,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bench.profiles import UpstreamProfile
 from bench.scenarios import BASELINE
 from bench.servers import Pinning, Running, run_target, run_upstream
 
@@ -53,22 +54,16 @@ class Load:
 
     clients: int
     requests: int
-    tokens: int
-    first_ms: int
-    gap_ms: int
-
-    @property
-    def base_path(self) -> str:
-        return f"/s/{self.first_ms}/{self.gap_ms}/{self.tokens}/v1"
+    profile: UpstreamProfile
 
     @property
     def total(self) -> int:
         return self.clients * self.requests
 
 
-PER_REQUEST = Load(clients=4, requests=50, tokens=1, first_ms=0, gap_ms=0)
-FEW_TOKENS = Load(clients=8, requests=5, tokens=20, first_ms=20, gap_ms=20)
-MANY_TOKENS = Load(clients=8, requests=5, tokens=120, first_ms=20, gap_ms=20)
+PER_REQUEST = Load(clients=4, requests=50, profile=UpstreamProfile(0, 0, 1))
+FEW_TOKENS = Load(clients=8, requests=5, profile=UpstreamProfile(20, 20, 20))
+MANY_TOKENS = Load(clients=8, requests=5, profile=UpstreamProfile(20, 20, 120))
 
 
 def count(target: str, load: Load, *, source: Path | None = None) -> int:
@@ -91,7 +86,7 @@ def count(target: str, load: Load, *, source: Path | None = None) -> int:
             run_upstream(pinning, workdir) as upstream,
             run_target(
                 target,
-                upstream.url + load.base_path,
+                upstream.url + load.profile.base_path,
                 pinning,
                 workdir,
                 source=source,
@@ -144,7 +139,7 @@ def measure(target: str, *, source: Path | None = None) -> tuple[float, float]:
     per_request = count(target, PER_REQUEST, source=source) / PER_REQUEST.total / 1000
     few = count(target, FEW_TOKENS, source=source)
     many = count(target, MANY_TOKENS, source=source)
-    tokens = MANY_TOKENS.total * (MANY_TOKENS.tokens - FEW_TOKENS.tokens)
+    tokens = MANY_TOKENS.total * (MANY_TOKENS.profile.tokens - FEW_TOKENS.profile.tokens)
     return per_request, (many - few) / tokens / 1000
 
 

@@ -70,9 +70,7 @@ class ReplyText:
         if self._after_cr and text.startswith("\n"):
             text = text[1:]
         self._after_cr = text.endswith("\r")
-        if text.isascii():  # most pieces: no surrogate, and usually no CR
-            return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
-        if "\ud800" <= text[-1] <= "\udbff":
+        if not text.isascii() and "\ud800" <= text[-1] <= "\udbff":
             text, self._high = text[:-1], text[-1]
         return normalise_text(text)
 
@@ -84,4 +82,6 @@ class ReplyText:
 
 def normalise_text(text: str) -> str:
     """``text`` with LF line endings and whole characters (see ``ReplyText``)."""
-    return whole_characters(text.replace("\r\n", "\n").replace("\r", "\n"))
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return whole_characters(text)

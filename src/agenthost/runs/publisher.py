@@ -50,11 +50,8 @@ class RunPublisher:
 
     def agent_event(self, event: AgentEvent) -> None:
         match event:
-            case TextDelta(text=text):  # once per token: ``_token`` inlined
-                if text := self._reply_text(text):
-                    self._text.append(text)
-                    self._seq += 1
-                    self._log.append(self._run_id, RunEvent(self._seq, "token", text))
+            case TextDelta(text=text):
+                self._token(self._reply_text(text))
             case ToolCallStarted(call=call):
                 self._emit(
                     "tool_call",
