@@ -14,13 +14,41 @@ help: ## list the targets
 	@grep -hE '^[a-z][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# llama.cpp (the embedded model) is compiled once per version and flags into a wheel
+# kept outside the checkout, so a fresh clone does not compile it again. pip's own
+# wheel cache ignores CMAKE_ARGS, so it is bypassed for this one package.
+LLAMA_CPP_VERSION := $(shell sed -n 's/.*"llama-cpp-python==\([0-9.]*\)".*/\1/p' pyproject.toml)
+ifeq ($(shell uname -m),x86_64)
+# AVX2, not -march=native: on CPUs with AMX (Intel Xeon since Sapphire Rapids) a native
+# build takes ggml's AMX path, which crashes on these Q4_K_M weights (llama.cpp #20824).
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_OPENMP=OFF -DLLAVA_BUILD=OFF
+else
+LLAMA_CMAKE_ARGS ?= -DGGML_OPENMP=OFF -DLLAVA_BUILD=OFF
+endif
+LLAMA_KEY := $(shell printf '%s' '$(LLAMA_CPP_VERSION) $(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-12)
+LLAMA_WHEELS := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/agenthost/wheels/llama-cpp-$(LLAMA_KEY)
+LLAMA_STAMP := $(VENV)/.llama-cpp-$(LLAMA_KEY)
+
+$(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "agenthost needs Python >= 3.11 (set PYTHON=...)"; exit 1; }
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	@echo "Installing agenthost and its dependencies into $(VENV)" \
-		"(building llama.cpp takes a few minutes the first time)..."
+
+$(LLAMA_STAMP): | $(BIN)/python
+	@if ! ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1; then \
+		echo "Building llama.cpp $(LLAMA_CPP_VERSION) (a few minutes, once per version and flags)..."; \
+		rm -rf $(LLAMA_WHEELS).part && \
+		CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+			$(BIN)/python -m pip wheel --quiet --no-deps --no-cache-dir \
+			--wheel-dir $(LLAMA_WHEELS).part 'llama-cpp-python==$(LLAMA_CPP_VERSION)' && \
+		mv $(LLAMA_WHEELS).part $(LLAMA_WHEELS); \
+	fi
+	$(BIN)/python -m pip install --quiet --force-reinstall --no-deps $(LLAMA_WHEELS)/llama_cpp_python-*.whl
+	@rm -f $(VENV)/.llama-cpp-* && touch $@
+
+$(STAMP): pyproject.toml $(LLAMA_STAMP)
+	@echo "Installing agenthost and its dependencies into $(VENV)..."
 	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
 	@touch $@
 

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from agenthost.llm.registry import resolve_model
+from tests.support.local_questions import BERLIN
 from tests.support.sse import Event, Parser, tokens
 
 from .conftest import make_settings, served_app
@@ -20,14 +21,14 @@ async def test_the_embedded_model_streams_an_answer_through_the_api() -> None:
     async with served_app(resolve_model("local", settings), model="local") as (_, client):
         response = await client.post(
             "/chat/stream",
-            json={"message": "What is the capital of France?", "temperature": 0},
+            json={"message": BERLIN, "temperature": 0},
         )
         events = Parser()
         parsed = list(events.feed(response.text))
         session = (await client.get(f"/sessions/{parsed[0].data}")).json()
     assert parsed[-1].event == "done"
     assert sum(e.event == "token" for e in parsed) >= 2
-    assert "Paris" in tokens(parsed)
+    assert "Berlin" in tokens(parsed)
     assert session["messages"][-1]["content"] == tokens(parsed)
     assert session["tokens_used"] == int(parsed[-1].data)
 

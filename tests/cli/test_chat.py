@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.local_questions import BERLIN
+
 
 def run_chat(
     python: str, env: dict[str, str], cwd: Path, stdin: str, *args: str
@@ -55,10 +57,10 @@ def test_chat_reads_the_model_from_the_environment(
 def test_piped_chat_answers_with_the_embedded_model(
     python: str, clean_env: dict[str, str], tmp_path: Path
 ) -> None:
-    stdin = "What is the capital of France?\n"
+    stdin = f"{BERLIN}\n"
     done = run_chat(python, clean_env, tmp_path, stdin, "--model", "local", "--temperature", "0")
     assert done.returncode == 0, done.stderr
-    assert "Paris" in done.stdout
+    assert "Berlin" in done.stdout
     assert done.stdout.count("\n") == 1
 
 

@@ -8,8 +8,10 @@ name that agenthost does not have, an nginx that buffers event streams.
 
 from __future__ import annotations
 
+import platform
 import re
 import shlex
+import subprocess
 from pathlib import Path
 from typing import cast
 
@@ -313,6 +315,23 @@ def test_dockerfile_pins_the_llama_cpp_of_pyproject() -> None:
     assert pin
     assert arg
     assert arg[1] == pin[1]
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the Makefile's flags are for x86-64")
+def test_make_install_compiles_the_image_s_llama_cpp_with_the_image_s_flags() -> None:
+    """Not -march=native: on CPUs with AMX that build crashes on the model (llama.cpp #20824)."""
+    database = subprocess.run(
+        ["make", "-pn", "help"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    variables = dict(re.findall(r"^(LLAMA_CPP_VERSION|LLAMA_CMAKE_ARGS) :?= (.*)$", database, re.M))
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    image_flags = re.search(r'^ARG LLAMA_CMAKE_ARGS="(.*)"$', dockerfile, re.M)
+    image_version = re.search(r"^ARG LLAMA_CPP_VERSION=([\d.]+)$", dockerfile, re.M)
+    assert image_flags
+    assert image_version
+    assert variables["LLAMA_CMAKE_ARGS"] == image_flags[1]
+    assert "-DGGML_NATIVE=OFF" in image_flags[1]
+    assert variables["LLAMA_CPP_VERSION"] == image_version[1]
 
 
 def test_dockerfile_bakes_the_bundled_model_file() -> None:
