@@ -2,7 +2,8 @@
 
 Greedy answers of a 270M model change with the CPU's arithmetic: an AVX2 build
 and an AVX-512 one differ ("What is the capital of France?" gets Paris from one
-only, with the default agent's instructions). These got the right answer from both.
+only, with the default agent's instructions). BERLIN got the right answer from
+both; BLUE from the AVX2 build, which ``make install`` and the image compile.
 """
 
 BERLIN = "What is the capital of Germany?"  # "... Berlin."

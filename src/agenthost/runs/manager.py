@@ -2,11 +2,13 @@
 
 ``start`` checks the request, takes the session's lease, stores the user's
 message and opens the run before the model is called, then runs the turn as a
-task of its own. The task publishes numbered events to the run event log (from
-which any number of clients follow, or resume), renews the lease while it
-works, and when the turn ends (completed, failed, cancelled or interrupted)
-stores what was produced, partial text included, and gives the lease back, in
-one transaction, then publishes the final event.
+task of its own, started eagerly: its first step, up to the model's request,
+runs before ``start`` returns (``runs.eager``). The task publishes numbered
+events to the run event log (from which any number of clients follow, or
+resume), renews the lease while it works, and when the turn ends (completed,
+failed, cancelled or interrupted) stores what was produced, partial text
+included, and gives the lease back, in one transaction, then publishes the
+final event.
 
 A client that disconnects changes nothing: the run finishes and is saved.
 """
@@ -16,10 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Literal
 
 from agenthost.agent.definition import Agent
 from agenthost.agent.loop import TurnCompleted, TurnOptions, stream_turn
@@ -35,66 +36,34 @@ from agenthost.errors import (
     StoreError,
 )
 from agenthost.llm.base import ChatModel, count_message_tokens
-from agenthost.messages import Citation, Message, Usage
+from agenthost.messages import Message
 from agenthost.observability import context
 from agenthost.observability.telemetry import Telemetry
+from agenthost.runs.eager import start_task
 from agenthost.runs.events import RunEvent
 from agenthost.runs.log import RunEventLog
 from agenthost.runs.publisher import RunPublisher
+from agenthost.runs.turn import (
+    Finisher,
+    RunInfo,
+    RunOutcome,
+    StartedRun,
+    StopReason,
+    TurnRequest,
+)
 from agenthost.stores.base import (
     FinalRunStatus,
     Lease,
     NewMessage,
-    Owner,
     OwnerFilter,
     RunId,
     SessionId,
     Store,
 )
-from agenthost.tools.toolset import ToolOutcome
 
 logger = logging.getLogger(__name__)
 
 TITLE_CHARS = 80
-StopReason = Literal["cancelled", "interrupted"]
-Finisher = Callable[[Usage], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class TurnRequest:
-    """A user's message and how to answer it (already validated by the caller)."""
-
-    message: str
-    owner: Owner
-    session_id: SessionId | None = None
-    agent: str | None = None
-    temperature: float | None = None
-    max_tokens: int | None = None
-    request_id: str | None = None
-    finishers: tuple[Finisher, ...] = ()
-    """Called with the turn's usage when the run has ended (limits settle here)."""
-
-
-@dataclass(frozen=True, slots=True)
-class RunInfo:
-    run_id: RunId
-    session_id: SessionId
-    agent: str
-    model: str
-
-
-@dataclass(frozen=True, slots=True)
-class RunOutcome:
-    """How a run ended, for callers that wait for the whole reply."""
-
-    info: RunInfo
-    status: FinalRunStatus
-    text: str
-    usage: Usage
-    tool_outcomes: tuple[ToolOutcome, ...]
-    session_tokens: int
-    error: AgentHostError | None = None
-    citations: tuple[Citation, ...] = ()
 
 
 @dataclass
@@ -150,7 +119,7 @@ class RunManager:
     def active(self) -> int:
         return len(self._live)
 
-    async def start(self, request: TurnRequest) -> RunInfo:
+    async def start(self, request: TurnRequest) -> StartedRun:
         """Open a run for ``request`` and start producing its reply."""
         if not self._accepting:
             raise ServerStoppingError()
@@ -199,10 +168,11 @@ class RunManager:
         )
         live.publisher.opening(session_id, info.run_id, info.model, info.agent)
         self._live[info.run_id] = live
-        live.task = loop.create_task(self._execute(live), name=f"run {info.run_id}")
+        # Eager: the model's request goes out now, not a turn of the loop later.
+        live.task = start_task(loop, self._execute(live), name=f"run {info.run_id}")
         if self._renewal is None or self._renewal.done():
             self._renewal = loop.create_task(self._keep_leases(), name="lease renewal")
-        return info
+        return StartedRun(info, live.outcome)
 
     async def check_owner(self, run_id: RunId, owner: OwnerFilter) -> SessionId:
         """The run's session, if ``owner`` may see it; ``RunNotFoundError`` otherwise."""

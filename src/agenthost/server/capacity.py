@@ -11,7 +11,7 @@ from fastapi import Request
 
 from agenthost.llm.base import count_message_tokens
 from agenthost.messages import Message, Usage
-from agenthost.runs.manager import Finisher
+from agenthost.runs.turn import Finisher
 from agenthost.server.auth import current_principal
 from agenthost.services import ServerServices
 

@@ -8,6 +8,7 @@ with another body is refused.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from typing import Annotated
@@ -17,8 +18,8 @@ from fastapi.responses import StreamingResponse
 
 from agenthost.errors import InvalidRequestError, ModelUnavailableError, ServerStoppingError
 from agenthost.messages import Citation, Usage
-from agenthost.runs.manager import RunInfo, RunOutcome, TurnRequest
 from agenthost.runs.replay import load_run, replay_events
+from agenthost.runs.turn import RunInfo, RunOutcome, TurnRequest
 from agenthost.server.auth import add_response_headers
 from agenthost.server.capacity import reserve_capacity
 from agenthost.server.deps import Work, WorkDep
@@ -58,10 +59,10 @@ async def chat(
 ) -> ChatResponse:
     """Send a message and get the whole reply."""
     services = work.services
-    info = await _start(body, request, work, idempotency_key)
+    info, ending = await _start(body, request, work, idempotency_key)
     add_response_headers(request, _run_headers(info))  # on errors too: find the partial reply
-    if services.runs.is_live(info.run_id):
-        outcome = await services.runs.outcome(info.run_id)
+    if ending is not None:
+        outcome = await asyncio.shield(ending)  # a client gone does not cancel the run
         if outcome.error is not None and outcome.status != "cancelled":
             raise outcome.error
         return _response(outcome)
@@ -93,7 +94,7 @@ async def chat_stream(
 ) -> StreamingResponse:
     """Send a message and stream the reply as Server-Sent Events."""
     services, settings = work.services, work.settings
-    info = await _start(body, request, work, idempotency_key)
+    info, _ = await _start(body, request, work, idempotency_key)
     if await services.runs.available(info.run_id):
         events = services.runs.follow(info.run_id, idle_timeout=settings.sse_ping_seconds)
     else:
@@ -103,7 +104,8 @@ async def chat_stream(
 
 async def _start(
     body: ChatRequest, request: Request, work: Work, idempotency_key: str | None
-) -> RunInfo:
+) -> tuple[RunInfo, asyncio.Future[RunOutcome] | None]:
+    """The run answering this request, and its end when this process runs it."""
     services, owner = work.services, work.owner
     _check_limits(body, work.settings)
     fingerprint = ""
@@ -116,7 +118,7 @@ async def _start(
             return await _existing(services, record.run_id)
     finishers = await reserve_capacity(request, services, body.message, body.max_tokens)
     try:
-        info = await services.runs.start(
+        started = await services.runs.start(
             TurnRequest(
                 message=body.message,
                 owner=owner,
@@ -134,18 +136,21 @@ async def _start(
         raise
     if idempotency_key:
         record = await services.store.put_idempotency(
-            owner, idempotency_key, fingerprint, info.run_id
+            owner, idempotency_key, fingerprint, started.info.run_id
         )
-        if record.run_id != info.run_id:  # a concurrent retry won the race
-            services.runs.cancel(info.run_id)
+        if record.run_id != started.info.run_id:  # a concurrent retry won the race
+            services.runs.cancel(started.info.run_id)
             return await _existing(services, record.run_id)
-    return info
+    return started.info, started.ended
 
 
-async def _existing(services: ServerServices, run_id: RunId) -> RunInfo:
+async def _existing(
+    services: ServerServices, run_id: RunId
+) -> tuple[RunInfo, asyncio.Future[RunOutcome] | None]:
     run = await services.store.get_run(run_id)
     session = await services.store.get_session(run.session_id)
-    return RunInfo(run.id, run.session_id, session.agent, run.model)
+    info = RunInfo(run.id, run.session_id, session.agent, run.model)
+    return info, services.runs.outcome(run_id) if services.runs.is_live(run_id) else None
 
 
 def _check_limits(body: ChatRequest, settings: Settings) -> None:

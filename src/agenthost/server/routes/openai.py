@@ -26,7 +26,7 @@ from agenthost.llm.base import TextDelta, UsageReported
 from agenthost.messages import Message, ToolCallId, Usage
 from agenthost.observability.telemetry import TurnWatch
 from agenthost.runs.events import ReplyText, to_json
-from agenthost.runs.manager import TurnRequest
+from agenthost.runs.turn import TurnRequest
 from agenthost.server.capacity import reserve_capacity
 from agenthost.server.deps import ServicesDep, WorkDep
 from agenthost.server.errors import request_id_of
@@ -202,7 +202,7 @@ async def _session_turn(
     max_tokens = _reply_budget(body, settings)
     finishers = await reserve_capacity(request, services, last.content, max_tokens)
     try:
-        info = await services.runs.start(
+        started = await services.runs.start(
             TurnRequest(
                 message=last.content,
                 owner=owner,
@@ -218,9 +218,9 @@ async def _session_turn(
         for finish in finishers:
             await finish(Usage())
         raise
-    finished = services.runs.outcome(info.run_id)
+    finished = started.outcome()
     yield ""
-    async for event in services.runs.follow(info.run_id):
+    async for event in services.runs.follow(started.info.run_id):
         if event is not None and event.kind == "token":
             yield event.data
     outcome = await finished
