@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import sys
+import types
 from collections.abc import Coroutine, Generator
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -32,15 +33,17 @@ def start_task(
 def _start_stepped(
     loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], name: str
 ) -> asyncio.Task[T]:
-    stepped = _SteppedOnce(coro)
+    first = _FirstStep(coro)
+    going_on = _go_on(first)
+    going_on.send(None)  # primed: a cancel before the task's first step lands inside
     context = contextvars.copy_context()
-    task: asyncio.Task[T] = loop.create_task(stepped, name=name, context=context)
+    task = loop.create_task(cast(Coroutine[Any, Any, T], going_on), name=name, context=context)
     caller = asyncio.tasks.current_task(loop)
     if caller is not None:
         asyncio.tasks._leave_task(loop, caller)
     asyncio.tasks._enter_task(loop, task)
     try:
-        context.run(stepped.first_step)
+        context.run(first.take)
     finally:
         asyncio.tasks._leave_task(loop, task)
         if caller is not None:
@@ -48,71 +51,59 @@ def _start_stepped(
     return task
 
 
-class _SteppedOnce:
-    """A coroutine whose first step was taken by hand, for its task to go on with.
+class _FirstStep:
+    """The first step of a coroutine, taken by hand: what it gave, or how it ended."""
 
-    The task's own first step gets what that step gave (the future the coroutine waits
-    on, or how it ended); every later step goes straight to the coroutine.
-    """
-
-    __slots__ = ("_coro", "_first")
+    __slots__ = ("coro", "raised", "returned", "yielded")
 
     def __init__(self, coro: Coroutine[Any, Any, Any]) -> None:
-        self._coro = coro
-        self._first: tuple[int, Any] | None = None
+        self.coro: Coroutine[Any, Any, Any] | None = coro
+        self.yielded: Any = None
+        self.returned: Any = None
+        self.raised: BaseException | None = None
 
-    def first_step(self) -> None:
+    def take(self) -> None:
+        assert self.coro is not None
         try:
-            self._first = (_WAITS, self._coro.send(None))
+            self.yielded = self.coro.send(None)
         except StopIteration as stop:
-            self._first = (_RETURNED, stop.value)
+            self.coro, self.returned = None, stop.value
         except BaseException as exc:  # handed to the task, which ends with it
-            self._first = (_RAISED, exc)
-
-    def send(self, value: Any) -> Any:
-        if self._first is None:
-            return self._coro.send(value)
-        return self._hand_over()
-
-    def __next__(self) -> Any:  # how the task steps it with None
-        if self._first is None:
-            return self._coro.send(None)
-        return self._hand_over()
-
-    def throw(self, *exc: Any) -> Any:
-        """An exception for the coroutine; before the task's first step, a cancel.
-
-        The coroutine stops waiting at once, as in a task cancelled while it waits;
-        a coroutine that had already ended keeps its ending, as a done task would.
-        """
-        first, self._first = self._first, None
-        if first is None:
-            return self._coro.throw(*exc)
-        kind, what = first
-        if kind != _WAITS:  # it had ended: a finished task cannot be cancelled
-            self._first = first
-            return self._hand_over()
-        if isinstance(what, asyncio.Future):
-            what.cancel()
-        return self._coro.throw(*exc)
-
-    def close(self) -> None:
-        self._coro.close()
-
-    def _hand_over(self) -> Any:
-        assert self._first is not None
-        (kind, what), self._first = self._first, None
-        if kind == _WAITS:
-            return what
-        if kind == _RETURNED:
-            raise StopIteration(what)
-        raise what
-
-    def __await__(self) -> Generator[Any, None, Any]:
-        return self
-
-    def __iter__(self) -> _SteppedOnce:
-        return self
+            self.coro, self.raised = None, exc
 
 
-_WAITS, _RETURNED, _RAISED = range(3)
+@types.coroutine
+def _go_on(first: _FirstStep) -> Generator[Any, None, Any]:
+    """The task's coroutine: gives the task what the first step gave, then delegates.
+
+    A generator delegating with ``yield from``, not an object with a ``send``
+    method, so that every later step of the task (each token of a reply) reaches
+    the coroutine in C, without a call into Python.
+    """
+    cancel: BaseException | None = None
+    try:
+        yield  # where priming stops: the task's own first step starts here
+    except BaseException as exc:  # cancelled before its first step
+        cancel = exc
+    if first.raised is not None:  # it had ended: a finished task cannot be cancelled
+        raise first.raised
+    coro = first.coro
+    if coro is None:
+        return first.returned
+    waits_on = first.yielded
+    while True:
+        if cancel is not None:  # it stops waiting, as in a task cancelled while it waits
+            if isinstance(waits_on, asyncio.Future):
+                waits_on.cancel()
+            try:
+                waits_on = coro.throw(cancel)
+            except StopIteration as stop:
+                return stop.value
+            cancel = None
+        try:
+            yield waits_on
+        except BaseException as exc:
+            cancel = exc
+        else:
+            break
+    return (yield from coro)
