@@ -1,8 +1,8 @@
 """``RunManager``: starts replies as runs owned by the server, not by an HTTP connection.
 
-``start`` checks the request, takes the session's lease, stores the user's
-message and opens the run before the model is called, then runs the turn as a
-task of its own, started eagerly: its first step, up to the model's request,
+``start`` checks the request and, in one store step, takes the session's
+lease, stores the user's message and opens the run, before the model is
+called; then it runs the turn as a task of its own, started eagerly: its first step, up to the model's request,
 runs before ``start`` returns (``runs.eager``). The task publishes numbered
 events to the run event log (from which any number of clients follow, or
 resume), renews the lease while it works, and when the turn ends (completed,
@@ -59,6 +59,7 @@ from agenthost.stores.base import (
     RunId,
     SessionId,
     Store,
+    TakeLease,
 )
 
 logger = logging.getLogger(__name__)
@@ -134,18 +135,14 @@ class RunManager:
         else:  # the session's own agent answers, unless the request names another
             session = await self._store.get_session(session_id, owner=request.owner)
             agent = self._agents.get(request.agent or session.agent)
-        lease = await self._store.acquire_lease(session_id, self._holder, self._lease_ttl)
         user = Message.user(request.message)
-        try:
-            started = await self._store.begin_turn(
-                session_id,
-                NewMessage(user, count_message_tokens(self._model, user)),
-                lease=lease,
-                model=self._model.model_id,
-            )
-        except BaseException:
-            await self._store.release_lease(lease)
-            raise
+        started = await self._store.begin_turn(  # takes the session's lease, in one step
+            session_id,
+            NewMessage(user, count_message_tokens(self._model, user)),
+            lease=TakeLease(self._holder, self._lease_ttl),
+            model=self._model.model_id,
+        )
+        lease = started.lease
         info = RunInfo(started.run.id, session_id, agent.name, self._model.model_id)
         context.session_id.set(session_id)  # for the request's access-log line
         context.run_id.set(info.run_id)

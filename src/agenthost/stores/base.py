@@ -138,6 +138,8 @@ class RunRecord:
 class StartedTurn:
     run: RunRecord
     message: StoredMessage
+    lease: Lease
+    """The lease the turn runs under: the one given, or the one taken (``TakeLease``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +161,14 @@ class Lease:
     holder: str
     token: str
     expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TakeLease:
+    """For ``begin_turn``: take the session's lease in the same step, as ``acquire_lease``."""
+
+    holder: str
+    ttl: timedelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,11 +264,17 @@ class SessionStore(Protocol):
         session_id: SessionId,
         user_message: NewMessage,
         *,
-        lease: Lease,
+        lease: Lease | TakeLease,
         model: str,
         run_id: RunId | None = None,
     ) -> StartedTurn:
-        """Store the user's message and open a ``running`` run, atomically."""
+        """Store the user's message and open a ``running`` run, atomically.
+
+        ``lease``: the session's lease, held already, or ``TakeLease`` to take it
+        in the same transaction (one round trip, as ``acquire_lease`` then
+        ``begin_turn``; ``SessionBusyError`` and nothing written while another
+        holder's lease is live).
+        """
         ...
 
     async def complete_turn(

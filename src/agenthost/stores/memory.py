@@ -13,7 +13,7 @@ import bisect
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from agenthost.clock import Clock, SystemClock
 from agenthost.errors import (
@@ -41,6 +41,7 @@ from agenthost.stores.base import (
     StartedTurn,
     StoredMessage,
     StoreOptions,
+    TakeLease,
 )
 from agenthost.stores.encoding import check_metadata, to_micros
 from agenthost.stores.memory_keys import MemoryKeys
@@ -175,13 +176,19 @@ class MemorySessionStore(MemoryKeys):
         record = self._session(ids.parse_session_id(session_id), AnyOwner.ANY)
         check_ttl(ttl)
         now = self._clock.now()
-        current = self._leases.get(record.id)
+        self._check_free(record.id, now)
+        return self._take(Lease(record.id, holder, ids.new_id(), now + ttl))
+
+    def _check_free(self, session_id: SessionId, now: datetime) -> None:
+        current = self._leases.get(session_id)
         if current is not None and current.expires_at > now:
             raise SessionBusyError()
-        for run_id in list(self._running.get(record.id, ())):
+
+    def _take(self, lease: Lease) -> Lease:
+        """The session's lease is ``lease`` now; a run left by an expired one is interrupted."""
+        for run_id in list(self._running.get(lease.session_id, ())):
             self._interrupt(self._runs[run_id])
-        lease = Lease(record.id, holder, ids.new_id(), now + ttl)
-        self._leases[record.id] = lease
+        self._leases[lease.session_id] = lease
         return lease
 
     async def renew_lease(self, lease: Lease, ttl: timedelta) -> Lease:
@@ -201,23 +208,30 @@ class MemorySessionStore(MemoryKeys):
         session_id: SessionId,
         user_message: NewMessage,
         *,
-        lease: Lease,
+        lease: Lease | TakeLease,
         model: str,
         run_id: RunId | None = None,
     ) -> StartedTurn:
-        sid, new_run_id, user_message = check_turn(session_id, user_message, lease, run_id)
+        now = self._clock.now()
+        sid, new_run_id, user_message, held = check_turn(
+            session_id, user_message, lease, run_id, now
+        )
         record = self._session(sid, AnyOwner.ANY)
-        self._live_lease(lease)
-        if self._running.get(record.id):
-            raise reply_running()
+        if isinstance(lease, TakeLease):
+            self._check_free(sid, now)
+        else:
+            self._live_lease(held)
+            if self._running.get(record.id):
+                raise reply_running()
         if new_run_id in self._runs:
             raise ValueError("run id already used")
-        now = self._clock.now()
+        if isinstance(lease, TakeLease):  # every check passed: nothing half done
+            self._take(held)
         run = RunRecord(new_run_id, record.id, "running", model, Usage(), None, now, None)
         self._runs[run.id] = run
         self._running.setdefault(record.id, set()).add(run.id)
         (stored,) = self._append(record, [user_message], run.id, Usage())
-        return StartedTurn(run, stored)
+        return StartedTurn(run, stored, held)
 
     async def complete_turn(
         self,

@@ -45,22 +45,42 @@ local function touch(sid, ttl)
     end
   end
 end
+local function lease_live(sid, now)
+  local expires = redis.call('HGET', k('lease', sid), 'expires_at')
+  return expires and tonumber(expires) > tonumber(now)
+end
+local function take(sid, holder, token, now, expires)
+  local lk = k('lease', sid)
+  local old = redis.call('HGET', lk, 'holder')
+  if old then redis.call('SREM', k('holder', old), sid) end
+  redis.call('HSET', lk, 'holder', holder, 'token', token, 'expires_at', expires)
+  redis.call('SADD', k('holder', holder), sid)
+  local running = redis.call('HGET', k('session', sid), 'running')
+  if running and running ~= '' then interrupt(running, now) end
+end
+local function open_run(sid, rid, now, model, mid, doc, ttl)
+  local rk = k('run', rid)
+  redis.call('HSET', rk, 'session_id', sid, 'status', 'running', 'model', model,
+    'prompt_tokens', 0, 'completion_tokens', 0, 'started_at', now)
+  redis.call('SADD', k('runs', sid), rid)
+  redis.call('SADD', p .. ':running', rid)
+  local seq = redis.call('RPUSH', k('messages', sid), doc)
+  redis.call('HSET', k('message-seq', sid), mid, seq)
+  redis.call('HSET', k('session', sid), 'message_count', seq, 'updated_at', now, 'running', rid)
+  touch(sid, ttl)
+  if tonumber(ttl) > 0 then redis.call('PEXPIRE', rk, ttl) end
+  return seq
+end
 """ % json.dumps(INTERRUPTED_ERROR)  # noqa: UP031 (Lua's own braces make format() awkward)
 
 # ARGV: prefix, session id, holder, token, now, expires at, ttl ms
 ACQUIRE_LEASE: Final = (
     _PRELUDE
     + """
-local sid, holder, token, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local sk, lk = k('session', sid), k('lease', sid)
-if redis.call('EXISTS', sk) == 0 then return 'missing' end
-local old = redis.call('HMGET', lk, 'holder', 'expires_at')
-if old[2] and tonumber(old[2]) > tonumber(now) then return 'busy' end
-if old[1] then redis.call('SREM', k('holder', old[1]), sid) end
-redis.call('HSET', lk, 'holder', holder, 'token', token, 'expires_at', ARGV[6])
-redis.call('SADD', k('holder', holder), sid)
-local running = redis.call('HGET', sk, 'running')
-if running and running ~= '' then interrupt(running, now) end
+local sid, now = ARGV[2], ARGV[5]
+if redis.call('EXISTS', k('session', sid)) == 0 then return 'missing' end
+if lease_live(sid, now) then return 'busy' end
+take(sid, ARGV[3], ARGV[4], now, ARGV[6])
 touch(sid, ARGV[7])
 return 'ok'
 """
@@ -95,7 +115,7 @@ BEGIN_TURN: Final = (
     _PRELUDE
     + """
 local sid, token, now, rid = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local sk, rk = k('session', sid), k('run', rid)
+local sk = k('session', sid)
 if redis.call('EXISTS', sk) == 0 then return {'missing'} end
 local cur = redis.call('HMGET', k('lease', sid), 'token', 'expires_at')
 if cur[1] ~= token or tonumber(cur[2]) <= tonumber(now) then return {'lost'} end
@@ -103,17 +123,23 @@ local running = redis.call('HGET', sk, 'running')
 if running and running ~= '' and redis.call('HGET', k('run', running), 'status') == 'running' then
   return {'running'}
 end
-if redis.call('EXISTS', rk) == 1 then return {'duplicate'} end
-redis.call('HSET', rk, 'session_id', sid, 'status', 'running', 'model', ARGV[6],
-  'prompt_tokens', 0, 'completion_tokens', 0, 'started_at', now)
-redis.call('SADD', k('runs', sid), rid)
-redis.call('SADD', p .. ':running', rid)
-local seq = redis.call('RPUSH', k('messages', sid), ARGV[8])
-redis.call('HSET', k('message-seq', sid), ARGV[7], seq)
-redis.call('HSET', sk, 'message_count', seq, 'updated_at', now, 'running', rid)
-touch(sid, ARGV[9])
-if tonumber(ARGV[9]) > 0 then redis.call('PEXPIRE', rk, ARGV[9]) end
-return {'ok', seq}
+if redis.call('EXISTS', k('run', rid)) == 1 then return {'duplicate'} end
+return {'ok', open_run(sid, rid, now, ARGV[6], ARGV[7], ARGV[8], ARGV[9])}
+"""
+)
+
+# begin_turn taking the lease: every check first, so that a refusal writes nothing.
+# ARGV: prefix, session id, holder, token, now, expires at, run id, model, message id,
+#       message doc, ttl ms
+TAKE_AND_BEGIN_TURN: Final = (
+    _PRELUDE
+    + """
+local sid, now, rid = ARGV[2], ARGV[5], ARGV[7]
+if redis.call('EXISTS', k('session', sid)) == 0 then return {'missing'} end
+if lease_live(sid, now) then return {'busy'} end
+if redis.call('EXISTS', k('run', rid)) == 1 then return {'duplicate'} end
+take(sid, ARGV[3], ARGV[4], now, ARGV[6])
+return {'ok', open_run(sid, rid, now, ARGV[8], ARGV[9], ARGV[10], ARGV[11])}
 """
 )
 

@@ -24,6 +24,7 @@ from agenthost.stores.base import (
     SessionId,
     StartedTurn,
     StoredMessage,
+    TakeLease,
 )
 from agenthost.stores.encoding import to_micros
 from agenthost.stores.redis_client import translated
@@ -86,20 +87,28 @@ class RedisTurns(RedisKeys):
         session_id: SessionId,
         user_message: NewMessage,
         *,
-        lease: Lease,
+        lease: Lease | TakeLease,
         model: str,
         run_id: RunId | None = None,
     ) -> StartedTurn:
-        sid, rid, new = check_turn(session_id, user_message, lease, run_id)
         now = self._clock.now()
+        sid, rid, new, held = check_turn(session_id, user_message, lease, run_id, now)
         mid = MessageId(ids.new_id())
         doc = message_doc(mid, new, rid, to_micros(now))
-        reply = await self._call(
-            "BEGIN_TURN", sid, lease.token, to_micros(now), rid, model, mid, doc, self._ttl_ms
-        )
+        if isinstance(lease, TakeLease):
+            reply = await self._call(
+                "TAKE_AND_BEGIN_TURN", sid, held.holder, held.token, to_micros(now),
+                to_micros(held.expires_at), rid, model, mid, doc, self._ttl_ms,
+            )  # fmt: skip
+        else:
+            reply = await self._call(
+                "BEGIN_TURN", sid, held.token, to_micros(now), rid, model, mid, doc, self._ttl_ms
+            )
         match reply[0]:
             case "missing":
                 raise SessionNotFoundError()
+            case "busy":
+                raise SessionBusyError()
             case "lost":
                 raise lease_lost()
             case "running":
@@ -108,7 +117,7 @@ class RedisTurns(RedisKeys):
                 raise ValueError("run id already used")
         run = RunRecord(rid, sid, "running", model, Usage(), None, now, None)
         stored = StoredMessage(mid, sid, integer(reply[1]), new.message, new.tokens, rid, now)
-        return StartedTurn(run, stored)
+        return StartedTurn(run, stored, held)
 
     async def complete_turn(
         self,

@@ -9,7 +9,7 @@ every backend raises for the same situations, worded once.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar, get_args
 
 from agenthost.errors import IdempotencyConflictError, InvalidIdError, SessionBusyError
@@ -23,6 +23,7 @@ from agenthost.stores.base import (
     RunStatus,
     SessionId,
     StoredMessage,
+    TakeLease,
 )
 
 T = TypeVar("T")
@@ -95,15 +96,24 @@ def check_new_messages(messages: Sequence[NewMessage]) -> tuple[NewMessage, ...]
 
 
 def check_turn(
-    session_id: SessionId, user_message: NewMessage, lease: Lease, run_id: RunId | None
-) -> tuple[SessionId, RunId, NewMessage]:
-    """``begin_turn``'s arguments, checked before any query: the ids, the message, the lease."""
+    session_id: SessionId,
+    user_message: NewMessage,
+    lease: Lease | TakeLease,
+    run_id: RunId | None,
+    now: datetime,
+) -> tuple[SessionId, RunId, NewMessage, Lease]:
+    """``begin_turn``'s arguments, checked before any query: the ids, the message, the lease.
+
+    A ``TakeLease`` becomes the lease to take (a new token, expiring ``ttl`` from ``now``).
+    """
     sid = ids.parse_session_id(session_id)
     rid = ids.new_run_id() if run_id is None else ids.parse_run_id(run_id)
     (new,) = check_new_messages([user_message])
+    if isinstance(lease, TakeLease):
+        return sid, rid, new, Lease(sid, lease.holder, ids.new_id(), now + check_ttl(lease.ttl))
     if lease.session_id != sid:
         raise SessionBusyError("That lease belongs to another session")
-    return sid, rid, new
+    return sid, rid, new, lease
 
 
 _FINAL_STATUSES = frozenset(get_args(FinalRunStatus))

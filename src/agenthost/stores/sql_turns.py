@@ -30,6 +30,7 @@ from agenthost.stores.base import (
     SessionRecord,
     StartedTurn,
     StoredMessage,
+    TakeLease,
 )
 from agenthost.stores.encoding import encode_message
 from agenthost.stores.rules import (
@@ -66,23 +67,27 @@ class SQLTurns(SQLKeys):
         now = self._clock.now()
         lease = Lease(sid, holder, ids.new_id(), now + ttl)
         async with self._db.write() as c:
-            await lock_session(c, sid)
-            taken = await c.fetchone(
-                "INSERT INTO session_leases (session_id, holder, token, expires_at)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (session_id) DO UPDATE SET"
-                " holder = excluded.holder, token = excluded.token,"
-                " expires_at = excluded.expires_at WHERE session_leases.expires_at <= ?"
-                " RETURNING token",
-                sid,
-                holder,
-                lease.token,
-                self._db.time(lease.expires_at),
-                self._db.time(now),
-            )
-            if taken is None:
-                raise SessionBusyError()
-            await self._interrupt(c, now, "session_id = ?", sid)
+            await self._take(c, lease, now)
         return lease
+
+    async def _take(self, c: SQLConnection, lease: Lease, now: datetime) -> None:
+        """Take the lease unless another one is live; interrupt what an expired one left."""
+        await lock_session(c, lease.session_id)
+        taken = await c.fetchone(
+            "INSERT INTO session_leases (session_id, holder, token, expires_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (session_id) DO UPDATE SET"
+            " holder = excluded.holder, token = excluded.token,"
+            " expires_at = excluded.expires_at WHERE session_leases.expires_at <= ?"
+            " RETURNING token",
+            lease.session_id,
+            lease.holder,
+            lease.token,
+            self._db.time(lease.expires_at),
+            self._db.time(now),
+        )
+        if taken is None:
+            raise SessionBusyError()
+        await self._interrupt(c, now, "session_id = ?", lease.session_id)
 
     async def renew_lease(self, lease: Lease, ttl: timedelta) -> Lease:
         sid = ids.parse_session_id(lease.session_id)
@@ -114,28 +119,20 @@ class SQLTurns(SQLKeys):
         session_id: SessionId,
         user_message: NewMessage,
         *,
-        lease: Lease,
+        lease: Lease | TakeLease,
         model: str,
         run_id: RunId | None = None,
     ) -> StartedTurn:
-        sid, rid, new = check_turn(session_id, user_message, lease, run_id)
         now = self._clock.now()
+        sid, rid, new, held = check_turn(session_id, user_message, lease, run_id, now)
         run = RunRecord(rid, sid, "running", model, Usage(), None, now, None)
-        async with self._db.write() as c:
-            session = await self._bump(c, sid, (new,), Usage(), now)
-            # An UPDATE, not a SELECT: it locks the lease row until we commit.
-            if not await c.execute(
-                "UPDATE session_leases SET token = token"
-                " WHERE session_id = ? AND token = ? AND expires_at > ?",
-                sid,
-                lease.token,
-                self._db.time(now),
-            ):
-                raise lease_lost()
-            if await c.fetchone(
-                "SELECT 1 FROM runs WHERE session_id = ? AND status = 'running'", sid
-            ):
-                raise reply_running()
+        async with self._db.write() as c:  # a failure after the lease is taken undoes it
+            if isinstance(lease, TakeLease):  # taking it also ends what an expired one left
+                await self._take(c, held, now)
+                session = await self._bump(c, sid, (new,), Usage(), now)
+            else:
+                session = await self._bump(c, sid, (new,), Usage(), now)
+                await self._check_held(c, held, now)
             try:
                 await c.execute(
                     "INSERT INTO runs (id, session_id, status, model, started_at)"
@@ -148,7 +145,23 @@ class SQLTurns(SQLKeys):
             except DuplicateKeyError:
                 raise ValueError("run id already used") from None
             (stored,) = await self._insert(c, session, (new,), rid, now)
-        return StartedTurn(run, stored)
+        return StartedTurn(run, stored, held)
+
+    async def _check_held(self, c: SQLConnection, lease: Lease, now: datetime) -> None:
+        """The lease is live and no other reply of its session is running."""
+        # An UPDATE, not a SELECT: it locks the lease row until we commit.
+        if not await c.execute(
+            "UPDATE session_leases SET token = token"
+            " WHERE session_id = ? AND token = ? AND expires_at > ?",
+            lease.session_id,
+            lease.token,
+            self._db.time(now),
+        ):
+            raise lease_lost()
+        if await c.fetchone(
+            "SELECT 1 FROM runs WHERE session_id = ? AND status = 'running'", lease.session_id
+        ):
+            raise reply_running()
 
     async def complete_turn(
         self,
