@@ -2,13 +2,13 @@
 
 ``start`` checks the request and, in one store step, takes the session's
 lease, stores the user's message and opens the run, before the model is
-called; then it runs the turn as a task of its own, started eagerly: its first step, up to the model's request,
-runs before ``start`` returns (``runs.eager``). The task publishes numbered
-events to the run event log (from which any number of clients follow, or
-resume), renews the lease while it works, and when the turn ends (completed,
-failed, cancelled or interrupted) stores what was produced, partial text
-included, and gives the lease back, in one transaction, then publishes the
-final event.
+called; then it runs the turn as a task of its own, started eagerly: its first
+step, up to the model's request, runs before ``start`` returns
+(``runs.eager``). The task publishes numbered events to the run event log
+(from which any number of clients follow, or resume), renews the lease while
+it works, and when the turn ends (completed, failed, cancelled or interrupted)
+stores what was produced, partial text included, and gives the lease back, in
+one transaction, then publishes the final event.
 
 A client that disconnects changes nothing: the run finishes and is saved.
 """

@@ -29,10 +29,10 @@ from agenthost.stores.base import (
     SessionRecord,
     SessionStore,
     StartedTurn,
-    TakeLease,
     Store,
     StoredMessage,
     StoreOptions,
+    TakeLease,
 )
 from agenthost.stores.ids import (
     new_run_id,
@@ -71,10 +71,10 @@ __all__ = [
     "SessionRecord",
     "SessionStore",
     "StartedTurn",
-    "TakeLease",
     "Store",
     "StoreOptions",
     "StoredMessage",
+    "TakeLease",
     "new_run_id",
     "open_store",
     "parse_api_key_id",
