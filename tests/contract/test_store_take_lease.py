@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -97,3 +98,17 @@ async def test_a_refused_turn_does_not_take_the_lease(store: Store) -> None:
     free = await store.acquire_lease(session.id, "worker-2", LEASE)  # nobody took it
     await store.release_lease(free)
     assert (await store.get_session(session.id)).message_count == 2
+
+
+async def test_a_lease_taken_with_the_caller_s_token_can_be_given_back_by_it(
+    store: Store,
+) -> None:
+    session = await store.create_session(owner=None, agent="assistant")
+    token = str(uuid.uuid4())
+    started = await store.begin_turn(
+        session.id, user("hello"), lease=TakeLease("worker-1", LEASE, token), model="m"
+    )
+    assert started.lease.token == token
+    # what the caller knows without the reply: the session, the holder and the token
+    await store.release_lease(replace(started.lease, expires_at=started.run.started_at))
+    await store.release_lease(await store.acquire_lease(session.id, "worker-2", LEASE))

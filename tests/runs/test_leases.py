@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from agenthost.errors import SessionBusyError
+from agenthost.runs.turn import TurnRequest
 from agenthost.services import ServerServices
-from agenthost.stores.base import SessionId
+from agenthost.stores.base import SessionId, StartedTurn
 from agenthost.testing import Reply, scripted
 from tests.api.conftest import running_app
 
@@ -44,3 +46,30 @@ async def test_a_reply_longer_than_the_lease_keeps_it_and_frees_it_at_the_end() 
             await services.store.release_lease(lease)
         await asyncio.sleep(2 * TTL)
         assert renewal_tasks() == []  # nothing running: the renewal task has ended
+
+
+async def test_a_start_cancelled_as_its_turn_began_gives_the_lease_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The store committed, then the caller was cancelled before hearing so: the lease the
+    turn took is given back (the run is left to crash recovery), so the session is not
+    busy until the lease expires."""
+    async with running_app() as (app, _):
+        services: ServerServices = app.state.services
+        store = services.store
+        session = await store.create_session(owner=None, agent="assistant")
+        begin = store.begin_turn
+
+        async def committed_then_cancelled(*args: Any, **kwargs: Any) -> StartedTurn:
+            await begin(*args, **kwargs)
+            raise asyncio.CancelledError
+
+        monkeypatch.setattr(store, "begin_turn", committed_then_cancelled)
+        with pytest.raises(asyncio.CancelledError):
+            await services.runs.start(
+                TurnRequest(message="hi", owner=None, session_id=SessionId(session.id))
+            )
+        monkeypatch.undo()
+        lease = await store.acquire_lease(session.id, "next", timedelta(seconds=1))
+        await store.release_lease(lease)
+        assert (await store.get_session(session.id)).message_count == 1  # it had begun

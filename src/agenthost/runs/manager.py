@@ -51,6 +51,7 @@ from agenthost.runs.turn import (
     StopReason,
     TurnRequest,
 )
+from agenthost.stores import ids
 from agenthost.stores.base import (
     FinalRunStatus,
     Lease,
@@ -136,12 +137,22 @@ class RunManager:
             session = await self._store.get_session(session_id, owner=request.owner)
             agent = self._agents.get(request.agent or session.agent)
         user = Message.user(request.message)
-        started = await self._store.begin_turn(  # takes the session's lease, in one step
-            session_id,
-            NewMessage(user, count_message_tokens(self._model, user)),
-            lease=TakeLease(self._holder, self._lease_ttl),
-            model=self._model.model_id,
-        )
+        token = ids.new_id()  # ours: the lease can be given back if we cannot tell
+        try:
+            started = await self._store.begin_turn(  # takes the session's lease, in one step
+                session_id,
+                NewMessage(user, count_message_tokens(self._model, user)),
+                lease=TakeLease(self._holder, self._lease_ttl, token),
+                model=self._model.model_id,
+            )
+        except AgentHostError:  # refused: nothing was written
+            raise
+        except BaseException:  # cancelled, say: the lease may have been taken
+            with contextlib.suppress(AgentHostError):
+                await self._store.release_lease(
+                    Lease(session_id, self._holder, token, self._clock.now())
+                )
+            raise
         lease = started.lease
         info = RunInfo(started.run.id, session_id, agent.name, self._model.model_id)
         context.session_id.set(session_id)  # for the request's access-log line

@@ -169,6 +169,10 @@ class TakeLease:
 
     holder: str
     ttl: timedelta
+    token: str | None = None
+    """The lease's token (a new one when None). A caller that chose it can give the
+    lease back (``release_lease``) when it cannot tell whether the turn began: a
+    call cancelled while the store was committing."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,7 +110,8 @@ def check_turn(
     rid = ids.new_run_id() if run_id is None else ids.parse_run_id(run_id)
     (new,) = check_new_messages([user_message])
     if isinstance(lease, TakeLease):
-        return sid, rid, new, Lease(sid, lease.holder, ids.new_id(), now + check_ttl(lease.ttl))
+        token = ids.new_id() if lease.token is None else lease.token
+        return sid, rid, new, Lease(sid, lease.holder, token, now + check_ttl(lease.ttl))
     if lease.session_id != sid:
         raise SessionBusyError("That lease belongs to another session")
     return sid, rid, new, lease
