@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import uuid
+from datetime import UTC, datetime, timedelta
 
 from agenthost.messages import Message, Usage
-from agenthost.stores import CompletedTurn, NewMessage, SessionId, Store
+from agenthost.stores import CompletedTurn, Lease, NewMessage, SessionId, Store, TakeLease
 
 LEASE = timedelta(seconds=30)
+HOLDER = "test-holder"
 TURN_USAGE = Usage(7, 3)
 
 
@@ -27,10 +29,16 @@ async def turn(
     *,
     usage: Usage = TURN_USAGE,
 ) -> CompletedTurn:
-    """Lease, begin, complete, release: one user message and one reply."""
-    lease = await store.acquire_lease(session_id, "test-holder", LEASE)
+    """One user message and one reply, as the server runs them: begin taking the lease
+    (with a token of our own), complete giving it back, and give it back anyway when
+    the turn stops half way (cancelled, say)."""
+    token = str(uuid.uuid4())
     try:
-        started = await store.begin_turn(session_id, user(text), lease=lease, model="test")
-        return await store.complete_turn(started.run.id, [assistant(reply)], usage=usage)
+        started = await store.begin_turn(
+            session_id, user(text), lease=TakeLease(HOLDER, LEASE, token), model="test"
+        )
+        return await store.complete_turn(
+            started.run.id, [assistant(reply)], usage=usage, release=started.lease
+        )
     finally:
-        await store.release_lease(lease)
+        await store.release_lease(Lease(session_id, HOLDER, token, datetime.now(UTC)))

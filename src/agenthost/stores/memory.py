@@ -176,16 +176,14 @@ class MemorySessionStore(MemoryKeys):
         record = self._session(ids.parse_session_id(session_id), AnyOwner.ANY)
         check_ttl(ttl)
         now = self._clock.now()
-        self._check_free(record.id, now)
-        return self._take(Lease(record.id, holder, ids.new_id(), now + ttl))
+        return self._take(Lease(record.id, holder, ids.new_id(), now + ttl), now)
 
-    def _check_free(self, session_id: SessionId, now: datetime) -> None:
-        current = self._leases.get(session_id)
+    def _take(self, lease: Lease, now: datetime) -> Lease:
+        """The session's lease is ``lease`` now, unless another one is live; a run left
+        by an expired one is interrupted."""
+        current = self._leases.get(lease.session_id)
         if current is not None and current.expires_at > now:
             raise SessionBusyError()
-
-    def _take(self, lease: Lease) -> Lease:
-        """The session's lease is ``lease`` now; a run left by an expired one is interrupted."""
         for run_id in list(self._running.get(lease.session_id, ())):
             self._interrupt(self._runs[run_id])
         self._leases[lease.session_id] = lease
@@ -217,16 +215,14 @@ class MemorySessionStore(MemoryKeys):
             session_id, user_message, lease, run_id, now
         )
         record = self._session(sid, AnyOwner.ANY)
-        if isinstance(lease, TakeLease):
-            self._check_free(sid, now)
+        if new_run_id in self._runs:
+            raise ValueError("run id already used")
+        if isinstance(lease, TakeLease):  # the last check: taking it is the first write
+            self._take(held, now)
         else:
             self._live_lease(held)
             if self._running.get(record.id):
                 raise reply_running()
-        if new_run_id in self._runs:
-            raise ValueError("run id already used")
-        if isinstance(lease, TakeLease):  # every check passed: nothing half done
-            self._take(held)
         run = RunRecord(new_run_id, record.id, "running", model, Usage(), None, now, None)
         self._runs[run.id] = run
         self._running.setdefault(record.id, set()).add(run.id)
