@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Callable, Coroutine
-from typing import Any
 
 import pytest
-import uvloop
 
 from agenthost.errors import ModelRateLimitedError
 from agenthost.llm.base import ModelRequest
@@ -17,23 +14,9 @@ from agenthost.runs.turn import TurnRequest
 from agenthost.services import ServerServices
 from agenthost.testing import FunctionModel, Reply
 from tests.api.conftest import running_app
+from tests.support.loops import on_each_loop
 
 seen: contextvars.ContextVar[str] = contextvars.ContextVar("seen", default="unset")
-
-
-LOOPS = {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
-
-
-def on_each_loop(test: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[str], None]:
-    """The test on asyncio's own loop and on uvloop's, which the server runs on."""
-
-    @pytest.mark.parametrize("loop_kind", list(LOOPS))
-    def run(loop_kind: str) -> None:
-        with asyncio.Runner(loop_factory=LOOPS[loop_kind]) as runner:
-            runner.run(test())
-
-    run.__name__, run.__doc__ = test.__name__, test.__doc__
-    return run
 
 
 @on_each_loop

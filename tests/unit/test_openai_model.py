@@ -300,6 +300,22 @@ def test_a_key_or_a_base_url_is_required() -> None:
         OpenAIChatModel("gpt-test", api_key=None, base_url=None)
 
 
+@pytest.mark.parametrize(
+    ("api_key", "project", "base_url", "named"),
+    [
+        ("sk-secret\nX-Injected: 1", None, None, "'Authorization' holds a line break"),
+        ("k", "p\r\n", None, "'OpenAI-Project' holds a line break"),
+        ("k", None, "localhost:8000/v1", "not an http"),
+    ],
+)
+def test_settings_that_cannot_make_a_request_fail_at_start(
+    api_key: str, project: str | None, base_url: str | None, named: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=named) as raised:
+        OpenAIChatModel("gpt-test", api_key=api_key, project=project, base_url=base_url)
+    assert "sk-secret" not in str(raised.value)  # the key is not repeated in the message
+
+
 async def test_from_settings_uses_the_openai_settings(
     server: MockOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -103,8 +103,8 @@ class UpstreamErrors:
         )
 
     def from_transport(self, error: BaseException) -> ModelError:
-        """The agenthost error for a connection that failed (aiohttp's errors, timeouts)."""
-        if isinstance(error, TimeoutError):  # aiohttp's connect timeouts are TimeoutErrors
+        """The agenthost error for a connection that failed (refused, reset, TLS, timeouts)."""
+        if isinstance(error, TimeoutError):  # the connect timeout
             return self.timeout("connect", self.connect_timeout)
         return ModelUnavailableError(
             f"Cannot reach the model server at {self.host}, or it dropped the connection. "

@@ -1,13 +1,14 @@
 """The wire side of ``OpenAIChatModel``: one POST to ``/chat/completions``, its streamed reply.
 
-``UpstreamConnection`` holds the aiohttp connection pool to one server and sends
-the request body ``openai.py`` built, with the key as a bearer token; an error
-status becomes an agenthost ``ModelError`` here (``openai_errors``). The
-``openai`` SDK's own client did this before, and cost more CPU per request
-than the rest of a streamed turn: it walks the request by reflection, then
-hands it through httpx2 and an aiohttp shim (docs/performance.md).
+``UpstreamConnection`` holds the connection pool to one server (``http1``)
+and sends the request body ``openai.py`` built, with the key as a bearer
+token; an error status becomes an agenthost ``ModelError`` here
+(``openai_errors``). The ``openai`` SDK's own client did this before, and cost
+more CPU per request than the rest of a streamed turn: it walks the request by
+reflection, then hands it through httpx2 and an aiohttp shim; aiohttp itself
+then ran some ten Python frames per token (docs/performance.md).
 
-``ChunkReader`` reads the reply's bytes (one await per network read, however
+``ChunkReader`` reads the reply's bytes (one wake-up per network read, however
 many chunks it holds), splits the server-sent-event lines and parses each
 ``data:`` line into a plain dict when it is used (orjson, or Python's parser
 for what orjson refuses), so a bad chunk fails only after the good ones before
@@ -21,17 +22,20 @@ import json
 from collections import deque
 from typing import Any
 
-import aiohttp
 import orjson
 
 from agenthost import __version__
 from agenthost.clock import Clock
+from agenthost.errors import ConfigurationError
+from agenthost.llm.http1 import HttpClient, HttpResponse
 from agenthost.llm.openai_errors import UpstreamErrors
 
 __all__ = ["Chunk", "ChunkReader", "UpstreamConnection"]
 
 Chunk = dict[str, Any]
 """One parsed stream chunk (a ``ChatCompletionChunk`` as JSON)."""
+ERROR_BODY_LIMIT = 64 * 1024
+"""The most of an error reply's body read for its message."""
 
 
 class UpstreamConnection:
@@ -64,39 +68,49 @@ class UpstreamConnection:
         self._max_connections = max_connections
         self._errors = errors
         self._clock = clock
-        self._session: aiohttp.ClientSession | None = None
+        # Made now: a URL or header that cannot make a request is a configuration error.
+        self._client: HttpClient | None = self._new_client()
 
-    def open(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            # No read timeout: the model enforces first-token, idle and total budgets.
-            # The headers are the session's: merged into each request without a check.
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._max_connections),
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout),
-                headers=self._headers,
+    def open(self) -> HttpClient:
+        if self._client is None:
+            self._client = self._new_client()
+        return self._client
+
+    def _new_client(self) -> HttpClient:
+        try:
+            return HttpClient(
+                self._url,
+                self._headers,
+                connect_timeout=self._connect_timeout,
+                max_connections=self._max_connections,
             )
-        return self._session
+        except ValueError as error:
+            raise ConfigurationError(
+                f"The model server's settings cannot make a request: {error}. Check "
+                "OPENAI_BASE_URL (http:// or https://) and that OPENAI_API_KEY and the "
+                "organization and project ids are each one line."
+            ) from None
 
     async def aclose(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
 
     async def stream(self, body: dict[str, object]) -> ChunkReader:
         """POST ``body``; the reply's chunks once the server answered with success."""
-        session = self.open()
+        client = self.open()
         try:
             data = orjson.dumps(body)
         except TypeError:  # a lone surrogate in a message: escaped, as only ASCII JSON can
             data = json.dumps(body, separators=(",", ":")).encode()
         try:
-            response = await session.post(self._url, data=data)
-        except (aiohttp.ClientError, TimeoutError) as error:
+            response = await client.post(data)
+        except (OSError, TimeoutError) as error:
             raise self._errors.from_transport(error) from error
         if not 200 <= response.status < 300:
             try:
-                raw = await response.read()
-            except (aiohttp.ClientError, TimeoutError):
+                raw = await response.read(ERROR_BODY_LIMIT)
+            except (OSError, TimeoutError):
                 raw = b""
             finally:
                 response.release()
@@ -108,9 +122,8 @@ class UpstreamConnection:
 class ChunkReader:
     """The chunks of a streamed reply: its ``data:`` lines, each parsed as JSON."""
 
-    def __init__(self, response: aiohttp.ClientResponse, errors: UpstreamErrors) -> None:
+    def __init__(self, response: HttpResponse, errors: UpstreamErrors) -> None:
         self._response = response
-        self._content = response.content
         self._errors = errors
         self._partial = b""
         self._ready: deque[bytes] = deque()
@@ -118,18 +131,24 @@ class ChunkReader:
 
     async def next(self) -> Chunk | None:
         """The next chunk, or None at ``[DONE]`` or the end of the body."""
+        response = self._response
         while not self._ready:
-            if self._done:
-                await self._drain()
-                return None
             try:
-                data = await self._content.readany()
-            except (aiohttp.ClientError, TimeoutError) as error:
+                data = response.take()
+            except OSError as error:  # a compressed body that does not decompress
                 raise self._errors.from_transport(error) from error
-            if not data:  # the end of the body
+            if data:
+                self._feed(data)
+            elif response.ended:  # and everything taken
                 self._done = True
-                data = b"\n"
-            self._feed(data)
+                return None
+            elif (failure := response.failure()) is not None:
+                if self._done:
+                    return None  # after [DONE]: the reply is whole, only the connection went
+                raise self._errors.from_transport(failure)
+            else:
+                # After [DONE] too: the rest of the body, so the connection can be reused.
+                await response.wait()
         # Parsed one at a time, so a bad chunk fails only after those before it are used.
         payload = self._ready.popleft()
         try:
@@ -145,10 +164,7 @@ class ChunkReader:
 
     async def aclose(self) -> None:
         """Give the connection back to the pool after the whole body, else drop it."""
-        if self._content.at_eof():
-            self._response.release()
-        else:
-            self._response.close()
+        self._response.release()
 
     def _feed(self, data: bytes) -> None:
         lines = (self._partial + data).split(b"\n")
@@ -168,11 +184,3 @@ class ChunkReader:
             return json.loads(payload)
         except ValueError as error:
             raise self._errors.malformed_chunk() from error
-
-    async def _drain(self) -> None:
-        """Read what follows ``[DONE]``, so that the connection can go back to the pool."""
-        try:
-            while await self._content.readany():
-                pass
-        except (aiohttp.ClientError, TimeoutError):
-            pass

@@ -1,0 +1,436 @@
+"""``HttpClient``: requests on kept-alive connections, replies as they stream, every way one ends.
+
+The server is a scripted loopback server speaking raw HTTP/1.1, so each test
+says byte for byte what the model server sends. Every test runs on asyncio's
+loop and on uvloop's (their transports differ).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import ssl
+from collections import deque
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Self
+
+import pytest
+import trustme
+
+from agenthost.llm import http1
+from agenthost.llm.http1 import HttpClient, HttpResponse, HttpTransportError, Target
+from tests.support.loops import on_each_loop
+
+Answer = Callable[[asyncio.StreamWriter], Awaitable[bool]]
+"""Writes one reply; returns whether the server keeps the connection open for the next request."""
+
+
+def sends(data: bytes, *, keep: bool = True) -> Answer:
+    async def answer(writer: asyncio.StreamWriter) -> bool:
+        writer.write(data)
+        await writer.drain()
+        return keep
+
+    return answer
+
+
+def hangs_up() -> Answer:
+    async def answer(writer: asyncio.StreamWriter) -> bool:
+        return False
+
+    return answer
+
+
+def ok(body: bytes, *extra: str) -> bytes:
+    head = "".join(f"{line}\r\n" for line in extra)
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), head.encode(), body)
+
+
+def chunked(*pieces: bytes) -> bytes:
+    return b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces)
+
+
+CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+END_OF_CHUNKS = b"0\r\n\r\n"
+
+
+class ScriptedServer:
+    """A loopback server answering each request, on any connection, with the next ``Answer``."""
+
+    def __init__(self, *answers: Answer, tls: ssl.SSLContext | None = None) -> None:
+        self.answers = deque(answers)
+        self.requests: list[tuple[bytes, bytes]] = []  # (head, body) as received
+        self.connections = 0
+        self.open_now = 0
+        self.most_open = 0
+        self.ended: list[int] = []  # connection numbers whose client went away
+        self._tls = tls
+        self._server: asyncio.Server | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+        self.port = 0
+
+    def url(self, path: str = "/v1/chat/completions") -> str:
+        scheme = "https" if self._tls else "http"
+        host = "localhost" if self._tls else "127.0.0.1"
+        return f"{scheme}://{host}:{self.port}{path}"
+
+    async def __aenter__(self) -> Self:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self._tls)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in self._handlers:
+            task.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        self.connections += 1
+        number = self.connections
+        self.open_now += 1
+        self.most_open = max(self.most_open, self.open_now)
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    self.ended.append(number)
+                    return
+                except asyncio.CancelledError:
+                    return  # the test is over
+                length = 0
+                for line in head.split(b"\r\n"):
+                    name, _, value = line.partition(b":")
+                    if name.lower() == b"content-length":
+                        length = int(value)
+                body = await reader.readexactly(length)
+                self.requests.append((head, body))
+                if not await self.answers.popleft()(writer):
+                    return
+        finally:
+            self.open_now -= 1
+            writer.close()
+
+
+def client_for(
+    server: ScriptedServer, *, max_connections: int = 10, ssl_context: ssl.SSLContext | None = None
+) -> HttpClient:
+    return HttpClient(
+        server.url(),
+        {"Authorization": "Bearer k"},
+        connect_timeout=5.0,
+        max_connections=max_connections,
+        ssl_context=ssl_context,
+    )
+
+
+async def body_of(response: HttpResponse) -> bytes:
+    try:
+        return await response.read(10 * 1024 * 1024)
+    finally:
+        response.release()
+
+
+@on_each_loop
+async def test_requests_reuse_one_kept_alive_connection() -> None:
+    async with ScriptedServer(sends(ok(b"one")), sends(ok(b"two")), sends(ok(b"three"))) as server:
+        client = client_for(server)
+        bodies = [await body_of(await client.post(b'{"n":%d}' % n)) for n in range(3)]
+        await client.aclose()
+    assert bodies == [b"one", b"two", b"three"]
+    assert server.connections == 1
+    head, body = server.requests[0]
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "POST /v1/chat/completions HTTP/1.1"
+    assert f"Host: 127.0.0.1:{server.port}" in lines
+    assert "Authorization: Bearer k" in lines
+    assert "Content-Length: 7" in lines
+    assert "Accept-Encoding: identity" in lines
+    assert body == b'{"n":0}'
+
+
+@on_each_loop
+async def test_a_chunked_reply_is_handed_over_as_each_chunk_arrives() -> None:
+    second_chunk = asyncio.Event()
+
+    async def streams(writer: asyncio.StreamWriter) -> bool:
+        writer.write(CHUNKED_HEAD + chunked(b"data: 1\n\n"))
+        await second_chunk.wait()
+        writer.write(chunked(b"data: 2\n\n") + END_OF_CHUNKS)
+        return True
+
+    async with ScriptedServer(streams, sends(ok(b"again"))) as server:
+        client = client_for(server)
+        response = await client.post(b"{}")
+        assert response.status == 200
+        assert response.headers["transfer-encoding"] == "chunked"
+        while not (first := response.take()):
+            await response.wait()
+        assert first == b"data: 1\n\n"
+        assert not response.ended
+        second_chunk.set()
+        assert await body_of(response) == b"data: 2\n\n"
+        assert await body_of(await client.post(b"{}")) == b"again"
+        await client.aclose()
+    assert server.connections == 1
+
+
+@on_each_loop
+async def test_a_reply_framed_by_the_end_of_the_connection_ends_with_it() -> None:
+    unframed = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: [DONE]\n\n"
+    async with ScriptedServer(sends(unframed, keep=False), sends(ok(b"next"))) as server:
+        client = client_for(server)
+        assert await body_of(await client.post(b"{}")) == b"data: [DONE]\n\n"
+        assert await body_of(await client.post(b"{}")) == b"next"
+        await client.aclose()
+    assert server.connections == 2
+
+
+@on_each_loop
+async def test_a_reply_that_says_connection_close_is_not_reused() -> None:
+    async with ScriptedServer(sends(ok(b"a", "Connection: close")), sends(ok(b"b"))) as server:
+        client = client_for(server)
+        assert await body_of(await client.post(b"{}")) == b"a"
+        assert await body_of(await client.post(b"{}")) == b"b"
+        await client.aclose()
+    assert server.connections == 2
+
+
+@on_each_loop
+async def test_a_kept_connection_the_server_closed_on_our_request_is_retried_on_a_new_one() -> None:
+    async with ScriptedServer(sends(ok(b"first")), hangs_up(), sends(ok(b"retried"))) as server:
+        client = client_for(server)
+        assert await body_of(await client.post(b"{}")) == b"first"
+        assert await body_of(await client.post(b'{"x":1}')) == b"retried"
+        await client.aclose()
+    assert server.connections == 2
+    assert [body for _, body in server.requests] == [b"{}", b'{"x":1}', b'{"x":1}']
+
+
+@on_each_loop
+async def test_a_new_connection_closed_before_any_reply_is_an_error_not_retried() -> None:
+    async with ScriptedServer(hangs_up(), sends(ok(b"never"))) as server:
+        client = client_for(server)
+        with pytest.raises(HttpTransportError, match="closed the connection"):
+            await client.post(b"{}")
+        await client.aclose()
+    assert len(server.requests) == 1
+
+
+@on_each_loop
+async def test_a_connection_dropped_mid_reply_keeps_what_came_and_then_fails() -> None:
+    async with ScriptedServer(sends(CHUNKED_HEAD + chunked(b"data: 1\n\n"), keep=False)) as server:
+        client = client_for(server)
+        response = await client.post(b"{}")
+        received = b""
+        while response.failure() is None:
+            received += response.take()
+            await response.wait()
+        received += response.take()
+        assert received == b"data: 1\n\n"
+        assert not response.ended
+        with pytest.raises(HttpTransportError, match="closed the connection"):
+            await response.read(1024)
+        response.release()
+        await client.aclose()
+
+
+@on_each_loop
+async def test_callers_over_max_connections_wait_for_a_connection() -> None:
+    release = asyncio.Event()
+
+    async def held(writer: asyncio.StreamWriter) -> bool:
+        await release.wait()
+        writer.write(ok(b"done"))
+        return True
+
+    async with ScriptedServer(held, held, held) as server:
+        client = client_for(server, max_connections=2)
+        posts = [asyncio.ensure_future(client.post(b"{}")) for _ in range(3)]
+        await asyncio.sleep(0.1)
+        assert server.connections == 2
+        assert len(server.requests) == 2  # the third waits for a connection
+        release.set()
+        bodies = [await body_of(await post) for post in posts]
+        await client.aclose()
+    assert bodies == [b"done"] * 3
+    assert server.most_open == 2
+
+
+@on_each_loop
+async def test_a_waiter_woken_and_then_cancelled_passes_the_connection_on() -> None:
+    async with ScriptedServer(sends(ok(b"a")), sends(ok(b"c"))) as server:
+        client = client_for(server, max_connections=1)
+        first = await client.post(b"{}")
+        woken = asyncio.ensure_future(client.post(b"{}"))
+        later = asyncio.ensure_future(client.post(b"{}"))
+        await asyncio.sleep(0.05)  # both wait for the one connection
+        assert await body_of(first) == b"a"  # released: the first waiter is woken...
+        woken.cancel()  # ...and cancelled before it could run
+        with pytest.raises(asyncio.CancelledError):
+            await woken
+        assert await body_of(await asyncio.wait_for(later, 5)) == b"c"
+        await client.aclose()
+    assert server.connections == 1
+
+
+@on_each_loop
+async def test_a_cancelled_request_gives_its_connection_slot_back() -> None:
+    never = asyncio.Event()
+
+    async def silent(writer: asyncio.StreamWriter) -> bool:
+        await never.wait()
+        return False
+
+    async with ScriptedServer(silent, sends(ok(b"served"))) as server:
+        client = client_for(server, max_connections=1)
+        stuck = asyncio.ensure_future(client.post(b"{}"))
+        await asyncio.sleep(0.05)
+        stuck.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await stuck
+        served = await asyncio.wait_for(client.post(b"{}"), 5)
+        assert await body_of(served) == b"served"
+        await client.aclose()
+        never.set()
+    assert server.connections == 2
+
+
+@on_each_loop
+async def test_a_gzip_reply_is_decoded_and_an_unknown_encoding_refused() -> None:
+    packed = gzip.compress(b"data: " + b"x" * 5000 + b"\n\n")
+    async with ScriptedServer(
+        sends(ok(packed, "Content-Encoding: gzip")), sends(ok(b"?", "Content-Encoding: br"))
+    ) as server:
+        client = client_for(server)
+        assert await body_of(await client.post(b"{}")) == b"data: " + b"x" * 5000 + b"\n\n"
+        with pytest.raises(HttpTransportError, match="unsupported encoding 'br'"):
+            await client.post(b"{}")
+        await client.aclose()
+
+
+@on_each_loop
+async def test_what_is_not_http_is_a_transport_error() -> None:
+    async with ScriptedServer(sends(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")) as server:
+        client = client_for(server)
+        with pytest.raises(HttpTransportError, match="not valid HTTP"):
+            await client.post(b"{}")
+        await client.aclose()
+
+
+@on_each_loop
+async def test_reply_headers_over_the_limit_are_refused() -> None:
+    huge = b"HTTP/1.1 200 OK\r\nX-Padding: " + b"p" * (http1.MAX_HEAD_BYTES + 10)
+    async with ScriptedServer(sends(huge)) as server:
+        client = client_for(server)
+        with pytest.raises(HttpTransportError, match="too large"):
+            await client.post(b"{}")
+        await client.aclose()
+
+
+@on_each_loop
+async def test_an_interim_100_continue_is_skipped() -> None:
+    async with ScriptedServer(sends(b"HTTP/1.1 100 Continue\r\n\r\n" + ok(b"real"))) as server:
+        client = client_for(server)
+        response = await client.post(b"{}")
+        assert response.status == 200
+        assert await body_of(response) == b"real"
+        await client.aclose()
+
+
+@on_each_loop
+async def test_a_large_body_read_slowly_arrives_whole() -> None:
+    big = bytes(range(256)) * 12_000  # 3 MB: over the read high-water mark
+    async with ScriptedServer(sends(ok(big))) as server:
+        client = client_for(server)
+        response = await client.post(b"{}")
+        await asyncio.sleep(0.2)  # everything the socket takes arrives meanwhile
+        assert await body_of(response) == big
+        await client.aclose()
+
+
+@on_each_loop
+async def test_https_with_the_servers_ca_trusted_and_refused_without_it() -> None:
+    ca = trustme.CA()
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_tls)
+    trusting = ssl.create_default_context()
+    ca.configure_trust(trusting)
+    async with ScriptedServer(sends(ok(b"secret")), tls=server_tls) as server:
+        client = client_for(server, ssl_context=trusting)
+        assert await body_of(await client.post(b"{}")) == b"secret"
+        await client.aclose()
+        untrusting = client_for(server)  # the system's CAs: they never signed this one
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await untrusting.post(b"{}")
+        await untrusting.aclose()
+
+
+@on_each_loop
+async def test_closing_the_client_closes_its_idle_connections() -> None:
+    async with ScriptedServer(sends(ok(b"x"))) as server:
+        client = client_for(server)
+        assert await body_of(await client.post(b"{}")) == b"x"
+        await client.aclose()
+        for _ in range(100):
+            if server.ended:
+                break
+            await asyncio.sleep(0.01)
+        assert server.ended == [1]
+        with pytest.raises(HttpTransportError, match="closed"):
+            await client.post(b"{}")
+
+
+@on_each_loop
+async def test_a_connection_idle_past_the_keepalive_time_is_not_reused() -> None:
+    async with ScriptedServer(sends(ok(b"1")), sends(ok(b"2"))) as server:
+        client = client_for(server)
+        assert await body_of(await client.post(b"{}")) == b"1"
+        client._idle[0].idle_since -= http1.KEEPALIVE_SECONDS
+        assert await body_of(await client.post(b"{}")) == b"2"
+        await client.aclose()
+    assert server.connections == 2
+
+
+def test_a_header_with_a_line_break_is_refused() -> None:
+    with pytest.raises(ValueError, match="line break"):
+        HttpClient(
+            "http://h/v1",
+            {"Authorization": "Bearer k\r\nX-Evil: 1"},
+            connect_timeout=1.0,
+            max_connections=1,
+        )
+
+
+def test_only_http_urls_are_taken() -> None:
+    with pytest.raises(ValueError, match="not an http"):
+        HttpClient("ftp://h/v1", {}, connect_timeout=1.0, max_connections=1)
+
+
+@pytest.mark.parametrize(
+    ("url", "target"),
+    [
+        ("http://h/v1/x", Target("h", 80, False, "/v1/x", "h")),
+        ("https://api.example/v1/x", Target("api.example", 443, True, "/v1/x", "api.example")),
+        (
+            "http://h:8000/v1/x?api-version=2",
+            Target("h", 8000, False, "/v1/x?api-version=2", "h:8000"),
+        ),
+        ("http://[::1]:9/x", Target("::1", 9, False, "/x", "[::1]:9")),
+        ("http://user:pw@h/x", Target("h", 80, False, "/x", "h")),
+    ],
+)
+def test_urls_become_targets(url: str, target: Target) -> None:
+    assert Target.parse(url) == target
