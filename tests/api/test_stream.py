@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from starlette.types import Message, Scope
+from starlette.types import Message, Receive, Scope, Send
 
 from agenthost.errors import ModelUnavailableError
 from agenthost.runs.events import RunEvent
@@ -307,3 +307,28 @@ async def test_a_stream_without_a_final_event_still_ends_its_body() -> None:
         (b"retry: 2500\n\nid: 1\nevent: session\ndata: s\n\n", True),
         (b"", False),
     ]
+
+
+async def test_a_live_streams_tokens_go_straight_to_the_servers_send() -> None:
+    # Every layer of the app around the route looks at a response's start and end
+    # only; the tokens of a live run skip them all (``access.BODY_SEND``).
+    async with running_app(TestModel(delay=0.01)) as (app, client):
+        stack = app.build_middleware_stack()
+        through_layers: list[Message] = []
+
+        async def watched(scope: Scope, receive: Receive, send: Send) -> None:
+            async def watching(message: Message) -> None:
+                through_layers.append(message)
+                await send(message)
+
+            await stack(scope, receive, watching)
+
+        app.middleware_stack = watched
+        response = await client.post("/chat/stream", json={"message": "one two three four five"})
+    events = parse(response.text).events
+    assert tokens(events) == "You said: one two three four five"
+    streamed = sum(event.event == "token" for event in events)
+    bodies = [m for m in through_layers if m["type"] == "http.response.body"]
+    assert streamed >= 5
+    assert bodies[-1]["more_body"] is False  # the end goes the whole way, for the access line
+    assert len(bodies) < streamed  # the tokens between went to the server's send itself

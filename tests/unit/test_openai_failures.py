@@ -310,6 +310,17 @@ async def test_idle_timeout_mid_stream_keeps_the_text_before_it(
     await wait_for_disconnect(server)
 
 
+async def test_a_stream_longer_than_the_idle_limit_with_short_gaps_runs_to_its_end(
+    server: MockOpenAIServer, models: Models
+) -> None:
+    # One timer serves every wait of the reply and is re-armed lazily: the idle
+    # limit must count from each chunk, not from the first wait it was armed for.
+    steps = [step for _ in range(12) for step in (Pause(0.05), text_chunk("x"))]
+    server.add(StreamReply(tuple(steps)))
+    events = await collect(models.make(idle_timeout=0.25, total_timeout=5))
+    assert text_of(events) == "x" * 12
+
+
 async def test_total_timeout_bounds_a_stream_that_never_idles(
     server: MockOpenAIServer, models: Models
 ) -> None:

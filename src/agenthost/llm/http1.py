@@ -250,15 +250,19 @@ class _Connection(asyncio.Protocol):
         return HttpResponse(self, client)
 
     def wait(self) -> asyncio.Future[None]:
-        """A future done when more of the reply (or its end, or a failure) has arrived."""
+        """A future done when more of the body, or its end, has arrived; raises a failure."""
+        if self._error is not None:
+            raise self._error
         waiter = self._waiter = self.loop.create_future()
+        if self.complete:
+            waiter.set_result(None)
         return waiter
 
-    def take(self) -> bytes:
-        """The reply's body bytes received and not taken yet (``b""`` if none)."""
+    def take(self) -> bytes | None:
+        """The body bytes received and not taken yet: ``b""`` if none, None after the last."""
         pieces = self.pieces
         if not pieces:
-            return b""
+            return None if self.complete else b""
         data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         pieces.clear()
         self.buffered = 0
@@ -280,9 +284,6 @@ class _Connection(asyncio.Protocol):
 
     def expired(self) -> bool:
         return self.loop.time() - self.idle_since >= KEEPALIVE_SECONDS
-
-    def failure(self) -> BaseException | None:
-        return self._error
 
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -370,56 +371,44 @@ class _Connection(asyncio.Protocol):
 
 
 class HttpResponse:
-    """A reply whose head has arrived: its status, headers, and body as it comes.
+    """A reply whose head has arrived: its status, headers, and its body as it comes.
 
-    ``take`` and ``wait`` are the connection's own methods when the body is not
-    encoded: they run once per token, and a call through here would be one
-    Python frame more each.
+    Read the body with ``take`` (what arrived: ``b""`` if nothing yet, None once
+    it has all been taken) and ``wait`` (a future done when more arrives; it
+    raises ``HttpTransportError`` once the connection has failed). When the
+    body is not encoded they are the connection's own methods: they run once
+    per token, and a call through here would be one Python frame more each.
     """
 
     def __init__(self, connection: _Connection, client: HttpClient) -> None:
         self._connection = connection
         self._client = client
+        self.loop = connection.loop
         self.status = connection.status
         self.headers = connection.headers
-        self.take: Callable[[], bytes] = connection.take
-        """Body bytes that arrived and were not taken yet; ``b""`` if none."""
+        self.take: Callable[[], bytes | None] = connection.take
         self.wait: Callable[[], asyncio.Future[None]] = connection.wait
-        """A future done when more of the body, its end or a failure has arrived."""
         encoding = self.headers.get("content-encoding", "identity").strip().lower()
         if encoding in _ENCODINGS:
             self._decoder = zlib.decompressobj(_ENCODINGS[encoding])
+            self._flushed = False
             self.take = self._decoded
         elif encoding not in ("identity", ""):
             connection.close()
             raise HttpTransportError(f"the model server sent an unsupported encoding {encoding!r}")
         self._released = False
 
-    @property
-    def ended(self) -> bool:
-        """Whether the whole body has arrived (what ``take`` returns is the last of it)."""
-        return self._connection.complete
-
-    def failure(self) -> BaseException | None:
-        """Why the reply cannot go on (the connection dropped, bad HTTP), if it cannot."""
-        return self._connection.failure()
-
     async def read(self, limit: int) -> bytes:
         """The rest of the body, at most ``limit`` bytes (what is over is dropped)."""
         parts: list[bytes] = []
         size = 0
-        while True:
-            ended = self.ended  # before taking: what arrives after is for the next round
-            data = self.take()
-            if data and size < limit:
+        while (data := self.take()) is not None:
+            if not data:
+                await self.wait()
+            elif size < limit:
                 parts.append(data[: limit - size])
                 size += len(data)
-            if ended:
-                return b"".join(parts)
-            error = self.failure()
-            if error is not None:
-                raise error
-            await self.wait()
+        return b"".join(parts)
 
     def release(self) -> None:
         """Give the connection back: to the pool after the whole body, else closed."""
@@ -430,12 +419,14 @@ class HttpResponse:
             self._connection.close()
         self._client.release(self._connection)
 
-    def _decoded(self) -> bytes:
-        ended = self._connection.complete
+    def _decoded(self) -> bytes | None:
+        data = self._connection.take()
         try:
-            data = self._decoder.decompress(self._connection.take())
-            if ended:
-                data += self._decoder.flush()
+            if data is not None:
+                return self._decoder.decompress(data)
+            if self._flushed:
+                return None
+            self._flushed = True
+            return self._decoder.flush() or None
         except zlib.error as error:
             raise HttpTransportError("the model server's compressed reply is not valid") from error
-        return data

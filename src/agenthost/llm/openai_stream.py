@@ -18,6 +18,7 @@ raises the matching ``ModelError``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import deque
 from typing import Any
@@ -120,7 +121,13 @@ class UpstreamConnection:
 
 
 class ChunkReader:
-    """The chunks of a streamed reply: its ``data:`` lines, each parsed as JSON."""
+    """The chunks of a streamed reply: its ``data:`` lines, each parsed as JSON.
+
+    ``next(limit)`` bounds each wait for a chunk with one timer handle for the
+    whole reply, re-armed lazily when it fires (as ``StepTimer`` does), and
+    ends a wait that ran out by failing the wait's own future: no wrapping
+    coroutine and no task cancel per chunk.
+    """
 
     def __init__(self, response: HttpResponse, errors: UpstreamErrors) -> None:
         self._response = response
@@ -128,27 +135,40 @@ class ChunkReader:
         self._partial = b""
         self._ready: deque[bytes] = deque()
         self._done = False
+        self._loop = response.loop
+        self._waiter: asyncio.Future[None] | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._armed_for = 0.0  # loop time the handle fires at
+        self._due = 0.0  # loop time the current wait runs out
 
-    async def next(self) -> Chunk | None:
-        """The next chunk, or None at ``[DONE]`` or the end of the body."""
+    async def next(self, limit: float | None = None) -> Chunk | None:
+        """The next chunk, or None at ``[DONE]`` or the end of the body.
+
+        ``limit``: seconds it may take at most; ``TimeoutError`` after that.
+        """
         response = self._response
-        while not self._ready:
-            try:
+        if limit is not None:
+            self._due = self._loop.time() + limit
+        try:
+            while not self._ready:
                 data = response.take()
-            except OSError as error:  # a compressed body that does not decompress
-                raise self._errors.from_transport(error) from error
-            if data:
-                self._feed(data)
-            elif response.ended:  # and everything taken
-                self._done = True
-                return None
-            elif (failure := response.failure()) is not None:
-                if self._done:
-                    return None  # after [DONE]: the reply is whole, only the connection went
-                raise self._errors.from_transport(failure)
-            else:
-                # After [DONE] too: the rest of the body, so the connection can be reused.
-                await response.wait()
+                if data:
+                    self._feed(data)
+                elif data is None:  # the end of the body
+                    self._done = True
+                    return None
+                else:
+                    # After [DONE] too: the rest of the body, so the connection can be reused.
+                    waiter = response.wait()
+                    if limit is not None:
+                        self._bound(waiter)
+                    await waiter
+        except TimeoutError:
+            raise
+        except OSError as error:  # the connection failed, or its compressed body did not decode
+            if self._done:
+                return None  # after [DONE]: the reply is whole, only the connection went
+            raise self._errors.from_transport(error) from error
         # Parsed one at a time, so a bad chunk fails only after those before it are used.
         payload = self._ready.popleft()
         try:
@@ -164,7 +184,28 @@ class ChunkReader:
 
     async def aclose(self) -> None:
         """Give the connection back to the pool after the whole body, else drop it."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
         self._response.release()
+
+    def _bound(self, waiter: asyncio.Future[None]) -> None:
+        self._waiter = waiter
+        if self._handle is None or self._due < self._armed_for:
+            if self._handle is not None:
+                self._handle.cancel()
+            self._armed_for = self._due
+            self._handle = self._loop.call_at(self._due, self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return  # between waits: the next wait arms it again
+        if self._loop.time() >= self._due:
+            waiter.set_exception(TimeoutError())
+        else:
+            self._bound(waiter)
 
     def _feed(self, data: bytes) -> None:
         lines = (self._partial + data).split(b"\n")

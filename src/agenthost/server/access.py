@@ -28,6 +28,7 @@ import re
 import time
 from typing import TYPE_CHECKING
 
+from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agenthost.observability import context
@@ -47,12 +48,30 @@ _EVENT_STREAM = b"text/event-stream"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 RESPONSE_HEADERS = "response_headers"
 BODY_SEND = "agenthost.body_send"
-"""Scope key: the ``send`` this middleware was given, for the middle of a long body.
+"""Scope key: the server's own ``send``, for the middle of a long body.
 
-The layers inside (CORS, Starlette's exception handling, this middleware's own
-observer) look at a response's start and end only; a streamed response may send
-the messages in between, ``more_body`` set, straight here (``sse.DirectWriter``).
+Every layer of the app (Starlette's error middleware outside this one; CORS,
+Starlette's exception handling and this middleware's own observer inside)
+looks at a response's start or end only; a streamed response may send the
+messages in between, ``more_body`` set, straight to the server
+(``sse.DirectWriter``). ``AgentHostAPI`` puts the server's ``send`` in the
+scope; an app without it gets the ``send`` this middleware was given.
 """
+_SERVER_SEND = "agenthost.server_send"
+
+
+class AgentHostAPI(FastAPI):
+    """FastAPI, keeping the server's ``send`` in the scope for ``BODY_SEND``."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        scope[_SERVER_SEND] = send
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            scope.pop(_SERVER_SEND, None)  # a reference cycle otherwise (see below)
 
 
 class AccessMiddleware:
@@ -64,7 +83,7 @@ class AccessMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = _request_id(scope)
-        scope[BODY_SEND] = send
+        scope[BODY_SEND] = scope.pop(_SERVER_SEND, send)
         scope.setdefault("state", {})["request_id"] = request_id
         context.request_id.set(request_id)
         app = scope.get("app")

@@ -20,7 +20,7 @@ from agenthost import __version__
 from agenthost.clock import Clock
 from agenthost.llm.base import ChatModel
 from agenthost.observability.logging import ensure_logging
-from agenthost.server.access import AccessMiddleware
+from agenthost.server.access import AccessMiddleware, AgentHostAPI
 from agenthost.server.auth import authorize
 from agenthost.server.errors import install_error_handlers
 from agenthost.server.heap import settle_heap as settle_start_up_heap
@@ -93,7 +93,7 @@ def create_app(
                 await stopping[0]
                 app.state.services = None
 
-    app = FastAPI(
+    app = AgentHostAPI(
         title="agenthost",
         version=__version__,
         summary="An AI agent as a web service: chat, streaming, sessions, OpenAI-compatible.",
