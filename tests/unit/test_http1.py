@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import socket
 import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -439,3 +440,51 @@ def test_only_http_urls_are_taken() -> None:
 )
 def test_urls_become_targets(url: str, target: Target) -> None:
     assert Target.parse(url) == target
+
+
+@on_each_loop
+async def test_new_connections_share_one_lookup_of_the_servers_name() -> None:
+    async with ScriptedServer(*[sends(ok(b"x")) for _ in range(11)]) as server:
+        client = HttpClient(
+            f"http://localhost:{server.port}/v1", {}, connect_timeout=5.0, max_connections=10
+        )
+        looked_up: list[str] = []
+        look_up = client._look_up
+
+        async def counted(loop: asyncio.AbstractEventLoop) -> list[tuple[str, int]]:
+            looked_up.append("localhost")
+            return await look_up(loop)
+
+        client._look_up = counted  # type: ignore[method-assign]
+        responses = await asyncio.gather(*(client.post(b"{}") for _ in range(5)))
+        assert [await body_of(response) for response in responses] == [b"x"] * 5
+        assert server.connections == 5  # five new connections
+        assert looked_up == ["localhost"]
+        client._addresses_until = 0.0  # as if DNS_TTL_SECONDS had passed
+        responses = await asyncio.gather(*(client.post(b"{}") for _ in range(6)))
+        assert [await body_of(response) for response in responses] == [b"x"] * 6
+        assert server.connections == 6  # the five kept ones, and one new
+        assert looked_up == ["localhost", "localhost"]
+        await client.aclose()
+
+
+@on_each_loop
+async def test_each_address_is_tried_until_one_takes_the_connection() -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        dead = unused.getsockname()[1]  # nothing listens here once closed
+    async with ScriptedServer(sends(ok(b"second")), sends(ok(b"kept"))) as server:
+        client = client_for(server)
+        loop = asyncio.get_running_loop()
+        client._addresses_found = [("127.0.0.1", dead), ("127.0.0.1", server.port)]
+        client._addresses_until = loop.time() + 60
+        assert await body_of(await client.post(b"{}")) == b"second"
+        client._addresses_found = [("127.0.0.1", dead)]
+        kept, refused = await asyncio.gather(
+            client.post(b"{}"), client.post(b"{}"), return_exceptions=True
+        )
+        assert isinstance(kept, HttpResponse)
+        assert await body_of(kept) == b"kept"
+        assert isinstance(refused, ConnectionRefusedError)
+        assert client._addresses_until == 0.0  # looked up again next time
+        await client.aclose()
