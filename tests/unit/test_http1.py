@@ -11,6 +11,7 @@ import asyncio
 import gzip
 import socket
 import ssl
+import struct
 from collections import deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -205,6 +206,28 @@ async def test_a_reply_framed_by_the_end_of_the_connection_ends_with_it() -> Non
         assert await body_of(await client.post(b"{}")) == b"next"
         await client.aclose()
     assert server.connections == 2
+
+
+@on_each_loop
+async def test_a_reply_framed_by_the_connection_and_cut_by_a_reset_is_a_failure() -> None:
+    async def resets(writer: asyncio.StreamWriter) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\n\r\ndata: 1\n\n")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()  # with a zero linger: a reset, not an end
+        return False
+
+    async with ScriptedServer(resets) as server:
+        client = client_for(server)
+        response = await client.post(b"{}")
+        received: list[bytes] = []
+        with pytest.raises(HttpTransportError, match="closed the connection"):
+            await read_into(response, received)
+        assert b"".join(received) == b"data: 1\n\n"
+        response.release()
+        await client.aclose()
 
 
 @on_each_loop

@@ -65,7 +65,6 @@ class Connection(asyncio.Protocol):
         self.complete = False
         self._keep_alive = False
         self.received = 0  # bytes of this reply so far, head included
-        self._name = b""
 
     async def exchange(self, request: bytes, pool: Pool) -> HttpResponse:
         self._reset_reply()
@@ -137,8 +136,8 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
-        if self.head_done and not self.complete and not self._has_length():
-            self.complete = True  # a body that ends with the connection
+        if exc is None and self.head_done and not self.complete and not self._has_length():
+            self.complete = True  # a body that ends with the connection (not with a reset)
             self._wake()
         elif not self.complete:
             self._fail(HttpTransportError("the model server closed the connection"))
@@ -166,7 +165,7 @@ class Connection(asyncio.Protocol):
         if self.buffered > READ_HIGH_WATER and not self._paused and self.transport is not None:
             self._paused = True
             self.transport.pause_reading()
-        waiter = self._waiter
+        waiter = self._waiter  # ``_wake``, inlined: this runs once per token
         if waiter is not None:
             self._waiter = None
             if not waiter.done():
