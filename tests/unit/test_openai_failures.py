@@ -7,6 +7,7 @@ failure has already reached the caller.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -24,6 +25,7 @@ from agenthost.errors import (
 from agenthost.llm.base import TextDelta
 from agenthost.llm.openai import OpenAIChatModel
 from agenthost.llm.openai_errors import UpstreamErrors, host_of, retry_after_seconds
+from agenthost.llm.openai_stream import END_AFTER_DONE_SECONDS
 from tests.support.mock_openai import (
     Drop,
     ErrorReply,
@@ -42,6 +44,7 @@ from tests.support.openai_models import (
     text_of,
     wait_for_disconnect,
 )
+from tests.support.raw_http import CHUNKED_HEAD, ScriptedServer, chunked, ok, sends
 
 
 @pytest.fixture
@@ -331,3 +334,23 @@ async def test_total_timeout_bounds_a_stream_that_never_idles(
     assert error.phase == "total"
     assert "AGENTHOST_OPENAI_TOTAL_TIMEOUT" in error.message
     assert 0 < len(text_of(events)) < 20
+
+
+async def test_done_ends_the_reply_when_the_body_does_not_end_after_it() -> None:
+    hi = b'data: {"choices":[{"delta":{"content":"hi"}}]}\n\n'
+
+    async def never_ends(writer: asyncio.StreamWriter) -> bool:
+        writer.write(CHUNKED_HEAD + chunked(hi) + chunked(b"data: [DONE]\n\n"))
+        await writer.drain()
+        await asyncio.sleep(30)  # and never the chunked body's end
+        return False
+
+    again = ok(hi + b"data: [DONE]\n\n", "Content-Type: text/event-stream")
+    async with ScriptedServer(never_ends, sends(again)) as server:
+        model = OpenAIChatModel("m", base_url=server.url("/v1"), idle_timeout=10)
+        started = time.monotonic()
+        assert text_of(await collect(model)) == "hi"
+        assert time.monotonic() - started < END_AFTER_DONE_SECONDS + 1  # not the idle timeout
+        assert text_of(await collect(model)) == "hi"
+        await model.aclose()
+    assert server.connections == 2  # the unfinished one was not reused

@@ -37,6 +37,8 @@ Chunk = dict[str, Any]
 """One parsed stream chunk (a ``ChatCompletionChunk`` as JSON)."""
 ERROR_BODY_LIMIT = 64 * 1024
 """The most of an error reply's body read for its message."""
+END_AFTER_DONE_SECONDS = 1.0
+"""How long the body's end may follow ``[DONE]`` before the reply ends without it."""
 
 
 class UpstreamConnection:
@@ -158,12 +160,16 @@ class ChunkReader:
                     self._done = True
                     return None
                 else:
-                    # After [DONE] too: the rest of the body, so the connection can be reused.
                     waiter = response.wait()
-                    if limit is not None:
+                    if self._done:  # after [DONE]: the body's end, so the connection is reused
+                        self._due = self._loop.time() + END_AFTER_DONE_SECONDS
+                        self._bound(waiter)
+                    elif limit is not None:
                         self._bound(waiter)
                     await waiter
         except TimeoutError:
+            if self._done:
+                return None  # the end did not come: the reply is whole, the connection dropped
             raise
         except OSError as error:  # the connection failed, or its compressed body did not decode
             if self._done:
