@@ -99,8 +99,8 @@ class DirectWriter:
     buffer): the response's task finishes that send, and takes the events from
     there on, as without this writer.
 
-    The events' bytes skip the layers between ``AccessMiddleware`` and the
-    route (``BODY_SEND``): each of them wraps ``send`` to look at a response's
+    The events' bytes go to the server's own ``send`` (``BODY_SEND``), past
+    every layer of the app: each of them wraps ``send`` to look at a response's
     start or end only, and passing every token through them was a few percent
     of the server's CPU. The start, the end and pings take the whole way.
     """
