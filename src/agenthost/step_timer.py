@@ -14,13 +14,17 @@ The loop is looked up once, at the first wait, because on Python 3.11 each
 and ``asyncio.timeout``) is a ``getpid`` system call, a cost per token
 otherwise. Waits may run in different tasks (``asyncio.wait_for`` makes one
 per call), one at a time.
+
+``bound`` does the same for a wait on a future the caller awaits itself: at
+the limit the future fails with ``TimeoutError`` instead of the task being
+cancelled, so a stream's reader needs no wrapping coroutine per chunk.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 __all__ = ["StepTimer"]
 
@@ -41,6 +45,7 @@ class StepTimer:
         self._waiting = False
         self._expiring = False  # the task was cancelled for this wait's limit
         self._due = 0.0
+        self._future: asyncio.Future[Any] | None = None  # what ``bound`` fails at the limit
         self.expired = False
         """Whether the last wait ended because its limit passed."""
 
@@ -75,6 +80,17 @@ class StepTimer:
                 assert self._task is not None
                 self._task.uncancel()
 
+    def bound(self, future: asyncio.Future[Any], due: float) -> None:
+        """Fail ``future`` with ``TimeoutError`` unless it is done by loop time ``due``.
+
+        For a wait on a future the caller awaits itself, once per chunk of a
+        stream: no wrapping coroutine and no task cancel, as ``wait`` needs.
+        Needs the loop given at construction (``StepTimer(loop=...)``).
+        """
+        self._future, self._due = future, due
+        if self._handle is None or due < self._armed_for:
+            self._arm(cast(asyncio.AbstractEventLoop, self._loop))
+
     def close(self) -> None:
         if self._handle is not None:
             self._handle.cancel()
@@ -95,6 +111,15 @@ class StepTimer:
     def _fire(self) -> None:
         self._handle = None
         loop, task = self._loop, self._task
+        future = self._future
+        if future is not None and loop is not None:
+            if future.done():
+                return  # between waits: the next one arms it again
+            if loop.time() >= self._due:
+                future.set_exception(TimeoutError())
+            else:
+                self._arm(loop)
+            return
         if not self._waiting or self._expiring or loop is None or task is None:
             return  # between waits: the next wait arms it again
         if loop.time() >= self._due:

@@ -125,3 +125,41 @@ async def test_a_step_that_swallows_the_cancel_leaves_the_timer_working() -> Non
         assert task.cancelling() == 0
         with pytest.raises(TimeoutError):
             await timer.wait(value_after(10), 0.05)
+
+
+async def test_bound_fails_a_future_at_its_due_time_and_leaves_a_done_one_alone() -> None:
+    loop = asyncio.get_running_loop()
+    with StepTimer(loop=loop) as timer:
+        answered = loop.create_future()
+        timer.bound(answered, loop.time() + 0.05)
+        loop.call_later(0.01, answered.set_result, None)
+        await answered  # done in time: the timer firing later changes nothing
+        late = loop.create_future()
+        timer.bound(late, loop.time() + 0.05)
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await late
+        assert 0.04 <= time.monotonic() - started < 1
+
+
+async def test_bound_keeps_one_handle_and_counts_each_due_time() -> None:
+    # Each chunk's wait moves the due time later: the handle armed for the first
+    # one must re-arm itself rather than fail a wait that still has time.
+    loop = asyncio.get_running_loop()
+    with StepTimer(loop=loop) as timer:
+        for _ in range(6):
+            waiter = loop.create_future()
+            timer.bound(waiter, loop.time() + 0.08)
+            loop.call_later(0.03, waiter.set_result, None)
+            await waiter  # 6 x 0.03 s: past the first due time, never past its own
+    with StepTimer(loop=loop) as timer:
+        patient = loop.create_future()
+        timer.bound(patient, loop.time() + 5)  # the handle is armed 5 s ahead
+        patient.set_result(None)
+        await patient
+        shorter = loop.create_future()
+        timer.bound(shorter, loop.time() + 0.01)  # earlier than the armed handle
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await shorter
+        assert time.monotonic() - started < 2  # not the 5 s the handle was armed for

@@ -18,7 +18,6 @@ raises the matching ``ModelError``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import deque
 from typing import Any
@@ -30,6 +29,7 @@ from agenthost.clock import Clock
 from agenthost.errors import ConfigurationError
 from agenthost.llm.http1 import HttpClient, HttpResponse
 from agenthost.llm.openai_errors import UpstreamErrors
+from agenthost.step_timer import StepTimer
 
 __all__ = ["Chunk", "ChunkReader", "UpstreamConnection"]
 
@@ -125,10 +125,9 @@ class UpstreamConnection:
 class ChunkReader:
     """The chunks of a streamed reply: its ``data:`` lines, each parsed as JSON.
 
-    ``next(limit)`` bounds each wait for a chunk with one timer handle for the
-    whole reply, re-armed lazily when it fires (as ``StepTimer`` does), and
-    ends a wait that ran out by failing the wait's own future: no wrapping
-    coroutine and no task cancel per chunk.
+    ``next(limit)`` bounds each wait for a chunk with one ``StepTimer`` for the
+    whole reply, which ends a wait that ran out by failing the wait's own future
+    (``StepTimer.bound``): no wrapping coroutine and no task cancel per chunk.
     """
 
     def __init__(self, response: HttpResponse, errors: UpstreamErrors) -> None:
@@ -138,10 +137,7 @@ class ChunkReader:
         self._ready: deque[bytes] = deque()
         self._done = False
         self._loop = response.loop
-        self._waiter: asyncio.Future[None] | None = None
-        self._handle: asyncio.TimerHandle | None = None
-        self._armed_for = 0.0  # loop time the handle fires at
-        self._due = 0.0  # loop time the current wait runs out
+        self._timer = StepTimer(loop=response.loop)
 
     async def next(self, limit: float | None = None) -> Chunk | None:
         """The next chunk, or None at ``[DONE]`` or the end of the body.
@@ -149,8 +145,7 @@ class ChunkReader:
         ``limit``: seconds it may take at most; ``TimeoutError`` after that.
         """
         response = self._response
-        if limit is not None:
-            self._due = self._loop.time() + limit
+        due = self._loop.time() + limit if limit is not None else None
         try:
             while not self._ready:
                 data = response.take()
@@ -162,10 +157,9 @@ class ChunkReader:
                 else:
                     waiter = response.wait()
                     if self._done:  # after [DONE]: the body's end, so the connection is reused
-                        self._due = self._loop.time() + END_AFTER_DONE_SECONDS
-                        self._bound(waiter)
-                    elif limit is not None:
-                        self._bound(waiter)
+                        self._timer.bound(waiter, self._loop.time() + END_AFTER_DONE_SECONDS)
+                    elif due is not None:
+                        self._timer.bound(waiter, due)
                     await waiter
         except TimeoutError:
             if self._done:
@@ -190,28 +184,8 @@ class ChunkReader:
 
     async def aclose(self) -> None:
         """Give the connection back to the pool after the whole body, else drop it."""
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+        self._timer.close()
         self._response.release()
-
-    def _bound(self, waiter: asyncio.Future[None]) -> None:
-        self._waiter = waiter
-        if self._handle is None or self._due < self._armed_for:
-            if self._handle is not None:
-                self._handle.cancel()
-            self._armed_for = self._due
-            self._handle = self._loop.call_at(self._due, self._fire)
-
-    def _fire(self) -> None:
-        self._handle = None
-        waiter = self._waiter
-        if waiter is None or waiter.done():
-            return  # between waits: the next wait arms it again
-        if self._loop.time() >= self._due:
-            waiter.set_exception(TimeoutError())
-        else:
-            self._bound(waiter)
 
     def _feed(self, data: bytes) -> None:
         lines = (self._partial + data).split(b"\n")

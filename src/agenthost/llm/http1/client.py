@@ -43,7 +43,8 @@ class Target:
     def parse(cls, url: str) -> Target:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an http(s) URL: {url!r}")
+            # Without what may precede an ``@``: a password must not reach the logs.
+            raise ValueError(f"not an http(s) URL: {url.rpartition('@')[2]!r}")
         tls = parts.scheme == "https"
         port = parts.port or (443 if tls else 80)
         host = parts.hostname
